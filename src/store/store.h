@@ -1,0 +1,139 @@
+/*
+ * store.h - the LMDB environment: named databases, meta record, readers, the
+ * single writer with group commit, map growth.
+ *
+ * One environment (DIR/data.mdb) holds every named database listed in
+ * store_db_t. At open the meta database's record (magic "ENGRAM\0\1", format
+ * version STORE_FORMAT_VERSION) is checked: a different magic or version is
+ * ENGRAM_EVERSION with a message from store_last_error(), never a rebuild.
+ *
+ * Readers: store_read_begin/store_read_end bracket a short read-only
+ * transaction (MDB_NOTLS, so any thread may use it). Never hold one across
+ * network I/O or a streamed answer: copy what you need out of it first.
+ * Pointers from mdb_get/cursors are valid only until store_read_end.
+ *
+ * Writers: every write goes through store_write(), which hands a callback to
+ * the one writer thread. The writer gathers the callbacks queued at that
+ * moment into one transaction (group commit: one fsync per batch), running
+ * each in its own nested transaction so a failing callback is rolled back
+ * alone. store_write returns only after the batch committed durably (or
+ * failed): a caller may answer 202 as soon as it returns 0.
+ * On MDB_MAP_FULL the writer aborts the whole batch, waits until no read
+ * transaction is open, doubles the map size and runs the batch again: a write
+ * callback must therefore be re-runnable (only write through its txn, keep
+ * its results in its arg and overwrite them on each run).
+ * On any other commit failure (EIO, ENOSPC) every callback of the batch gets
+ * that status and nothing of it is visible; the store stays consistent.
+ *
+ * Never MDB_WRITEMAP (a full disk would SIGBUS), never MDB_NOSYNC.
+ */
+#ifndef ENGRAM_STORE_H
+#define ENGRAM_STORE_H
+
+#include <lmdb.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+#define STORE_FORMAT_VERSION 1
+
+typedef enum {
+    DB_META = 0,      /* "magic", "version", "seq:<name>" counters, settings */
+    DB_USERS,         /* user_id(8) -> user record */
+    DB_USER_EMAIL,    /* lowercased email -> user_id(8) */
+    DB_KEYS,          /* sha256(key)(32) -> key record */
+    DB_USER_KEYS,     /* user_id(8) key_id(8) -> sha256(key)(32) */
+    DB_SESSIONS,      /* sha256(token)(32) -> session record */
+    DB_WORKSPACES,    /* ws(8) -> workspace record */
+    DB_MEMBERS,       /* ws(8) user_id(8) -> role */
+    DB_USER_WS,       /* user_id(8) ws(8) -> role */
+    DB_UUIDS,         /* uuid(16) -> kind(1) ws(8) coll(8) id(8): public id -> internal */
+    DB_COLLECTIONS,   /* ws(8) coll(8) -> collection record */
+    DB_COLL_NAMES,    /* ws(8) name -> coll(8) */
+    DB_DOCUMENTS,     /* ws(8) coll(8) doc(8) -> document record */
+    DB_DOC_HASH,      /* ws(8) coll(8) sha256(32) -> doc(8) */
+    DB_FILES,         /* ws(8) doc(8) -> original bytes (zstd frame) */
+    DB_JOBS,          /* job(8) -> ws(8) coll(8) doc(8): the durable ingest queue */
+    DB_CHUNKS,        /* ws(8) coll(8) chunk(8) -> chunk record (text zstd) */
+    DB_DOC_CHUNKS,    /* ws(8) doc(8) index(4) -> chunk(8) */
+    DB_BM25_TERMS,    /* ws(8) coll(8) term -> term stats (df, ...) */
+    DB_BM25_POSTINGS, /* ws(8) coll(8) term 0x00 first_chunk(8) -> postings block */
+    DB_BM25_DOCLEN,   /* ws(8) coll(8) chunk(8) -> length (u32) */
+    DB_BM25_STATS,    /* ws(8) coll(8) -> collection totals */
+    DB__COUNT
+} store_db_t;
+
+typedef struct store store_t;
+
+typedef struct store_options {
+    size_t initial_map_bytes;  /* default 64 MiB; grows by doubling */
+    size_t max_map_bytes;      /* default 1 TiB */
+    int max_readers;           /* default 512 */
+    int read_only;             /* tools (stat, verify) */
+} store_options_t;
+
+/* Opens (creating DIR and the environment if needed) and checks the meta
+ * record. opt may be NULL for defaults. On failure *out is NULL and
+ * store_last_error() explains. */
+int store_open(const char *dir, const store_options_t *opt, store_t **out);
+/* Stops the writer after the queued batches are committed, then closes. */
+void store_close(store_t *st);
+/* A thread-local message about the last store_open failure. */
+const char *store_last_error(void);
+
+MDB_dbi store_dbi(const store_t *st, store_db_t db);
+MDB_env *store_env(store_t *st);
+
+/* Short read transaction. */
+int store_read_begin(store_t *st, MDB_txn **txn);
+void store_read_end(store_t *st, MDB_txn *txn);
+
+typedef int (*store_write_fn)(MDB_txn *txn, void *arg);
+/* Runs fn(txn, arg) on the writer thread inside the next group commit and
+ * waits for the commit. Returns fn's status if it failed (its changes are
+ * rolled back, the rest of the batch is not affected), the commit's status
+ * if the commit failed, else 0. */
+int store_write(store_t *st, store_write_fn fn, void *arg);
+
+/* Next value of a named u64 counter (starts at 1). Only inside a write
+ * callback. */
+int store_next_id(MDB_txn *txn, store_t *st, const char *name, uint64_t *out);
+
+/* Map statistics for metrics/admin. */
+typedef struct store_info {
+    size_t map_bytes;
+    size_t used_bytes;   /* last page number * page size */
+    size_t file_bytes;
+    uint64_t commits;    /* transactions committed */
+    uint64_t batched_ops;/* callbacks committed */
+    uint64_t map_grows;
+} store_info_t;
+int store_get_info(store_t *st, store_info_t *out);
+
+/* Consistent compacting copy of the environment to path (a file). */
+int store_backup(store_t *st, const char *path);
+
+/* Maps an LMDB return code to our status space. */
+int store_status(int mdb_rc);
+
+/* zstd codecs for stored text. store_compress appends a frame for src to
+ * out. store_decompress appends the decoded bytes to out, refusing frames
+ * whose declared or actual size exceeds max_out (ENGRAM_ECORRUPT). */
+int store_compress(const void *src, size_t len, buf_t *out);
+int store_decompress(const void *src, size_t len, size_t max_out, buf_t *out);
+
+/* Key builder: up to 512 bytes, big-endian integers. */
+typedef struct store_key {
+    unsigned char b[512];
+    size_t len;
+    int overflow;
+} store_key_t;
+void skey_init(store_key_t *k);
+void skey_u64(store_key_t *k, uint64_t v);
+void skey_u32(store_key_t *k, uint32_t v);
+void skey_u8(store_key_t *k, uint8_t v);
+void skey_bytes(store_key_t *k, const void *p, size_t n);
+static inline MDB_val skey_val(store_key_t *k) { MDB_val v = {k->len, k->b}; return v; }
+
+#endif
