@@ -513,15 +513,6 @@ int json_get_double(const json_t *obj, const char *key, double *out)
     return 0;
 }
 
-int json_get_bool(const json_t *obj, const char *key, int *out)
-{
-    const json_t *v = json_get(obj, key);
-    if (!v || v->type == JSON_NULL) return ENGRAM_ENOTFOUND;
-    if (v->type != JSON_BOOL) return ENGRAM_EINVAL;
-    *out = v->boolean;
-    return 0;
-}
-
 const json_t *json_at(const json_t *arr, size_t i)
 {
     if (!arr || arr->type != JSON_ARRAY || i >= arr->len) return NULL;

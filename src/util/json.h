@@ -54,14 +54,14 @@ void json_free(json_t *j);
 const json_t *json_get(const json_t *obj, const char *key);
 /* Typed accessors: return the member only when it has that type, else NULL. */
 const char *json_get_str(const json_t *obj, const char *key);
-/* Typed getters (added with json.c). Each returns 0 and sets *out when the
+/* Typed getters (added with json.c; store/record.h has the default-value
+ * style json_get_i64/json_get_bool). Each returns 0 and sets *out when the
  * member exists with that type; ENGRAM_ENOTFOUND when obj is not an object or
  * has no such member (a JSON null counts as missing); ENGRAM_EINVAL when the
  * member has another type (json_get_int: also a non-integer or out-of-int64
  * number). *out is left unchanged on failure, so it can hold a default. */
 int json_get_int(const json_t *obj, const char *key, int64_t *out);
 int json_get_double(const json_t *obj, const char *key, double *out);
-int json_get_bool(const json_t *obj, const char *key, int *out);
 /* Item i of an array, or NULL (out of range or not an array). */
 const json_t *json_at(const json_t *arr, size_t i);
 /* Deep copy (NULL on ENOMEM). */
