@@ -25,13 +25,13 @@ static struct test_case test_cases[512];
 static int test_count;
 static int test_failures;
 
-#define TEST(name)                                                          \
-    static void test_##name(void);                                          \
-    __attribute__((constructor)) static void test_register_##name(void) {   \
-        test_cases[test_count].name = #name;                                \
-        test_cases[test_count++].fn = test_##name;                          \
+#define TEST(tname)                                                         \
+    static void test_##tname(void);                                         \
+    __attribute__((constructor)) static void test_register_##tname(void) {  \
+        test_cases[test_count].name = #tname;                               \
+        test_cases[test_count++].fn = test_##tname;                         \
     }                                                                       \
-    static void test_##name(void)
+    static void test_##tname(void)
 
 #define CHECK(cond) do { if (!(cond)) {                                     \
         fprintf(stderr, "  %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond); \
