@@ -23,6 +23,7 @@
 #include "store/store.h"
 
 #define BM25_BLOCK 128
+#define BM25_MAX_QUERY_TERMS 1024 /* distinct query terms; more is ENGRAM_ETOOBIG */
 
 typedef struct bm25_params {
     double k1;  /* default 0.9 */

@@ -31,6 +31,16 @@ typedef struct tok_token {
 typedef int (*tok_fn)(const tok_token_t *t, void *ud);
 
 int tokenizer_new(tokenizer_t **out);
+
+/* Options for experiments (eval). The index and its queries must use the
+ * same options. tokenizer_new() uses TOK_OPTIONS_DEFAULT. */
+typedef struct tok_options {
+    const char *stemmer; /* Snowball algorithm ("porter", "english"), NULL/"" = none */
+    int stopwords;       /* 1: drop the English stop words */
+} tok_options_t;
+#define TOK_OPTIONS_DEFAULT ((tok_options_t){"porter", 1})
+/* ENGRAM_EINVAL for an unknown stemmer. opt may be NULL. */
+int tokenizer_new_ex(const tok_options_t *opt, tokenizer_t **out);
 void tokenizer_free(tokenizer_t *t);
 /* Calls fn for each kept token of text[0..len). Returns 0, fn's non-zero
  * value, or ENGRAM_ENOMEM. */

@@ -1,0 +1,824 @@
+/*
+ * bm25.c - the BM25 inverted index in LMDB and its exact Block-Max WAND top-k.
+ *
+ * Storage (all keys start with ws(8) coll(8), big-endian):
+ *   DB_BM25_TERMS     ws coll term                -> varint df
+ *   DB_BM25_POSTINGS  ws coll term 0x00 first(8)  -> postings block
+ *   DB_BM25_DOCLEN    ws coll chunk(8)            -> u32 length (tokens kept)
+ *   DB_BM25_STATS     ws coll                     -> u64 N, u64 total length
+ * A postings block is
+ *   u8 version (1) | u16 count | u32 max_tf | u32 min_len |
+ *   count x (varint delta, varint tf)
+ * where the first delta is relative to the key's first(8) (0 when the block
+ * was created; removing a block's first chunk keeps the key, so later it may
+ * be larger) and every other delta (>= 1) to the previous chunk id. max_tf and
+ * min_len bound the block's entries (max tf, min chunk length) for the
+ * Block-Max WAND score bounds. Terms never contain 0x00, so "term 0x00" is a
+ * prefix no other term's keys share. Blocks of a term cover disjoint,
+ * increasing chunk id ranges; a block's range ends where the next begins.
+ *
+ * Adding a chunk (ids only grow) appends to the term's last block, found with
+ * a cursor at "term 0x01" stepped back once; a full block (BM25_BLOCK entries)
+ * starts a new one keyed by the new chunk id. Removal rewrites the block that
+ * holds the chunk, deleting it when empty; the bounds stay as they were (still
+ * valid upper bounds, only less tight).
+ *
+ * Scoring is Lucene's BM25 (as Anserini uses it): idf = ln(1 + (N - df + 0.5)
+ * / (df + 0.5)), term score = idf * tf / (tf + k1 * (1 - b + b * len /
+ * avglen)) - without Lucene's old (k1 + 1) factor, as Lucene 8+ does; it does
+ * not change rankings. A query term repeated r times weighs r times, like
+ * Anserini's bag-of-words queries. Lengths are exact (Lucene stores them
+ * lossily; rankings differ only in near ties).
+ *
+ * Search: one cursor per distinct query term over its block list (pointers
+ * into the LMDB map, valid for the read txn; a block is decoded only when a
+ * candidate lands in it). Block-Max WAND: terms sorted by current chunk id;
+ * the pivot is the first term where the sum of term upper bounds could beat
+ * the current k-th score (theta); the block bounds of the terms up to the
+ * pivot are then checked for the pivot's chunk, and if they cannot beat theta
+ * every one of those terms jumps past the nearest block end. Pruning tests
+ * carry a 1e-9 relative margin so rounding can never drop a document that
+ * would enter the top-k: the result equals scoring every posting. A candidate
+ * enters the heap only when it beats the k-th (strictly, so ties keep the
+ * lower chunk id) and passes the filter.
+ *
+ * Every decoder checks lengths, varints and invariants (increasing ids inside
+ * the block's range, 1 <= tf <= max_tf, length >= min_len) and answers
+ * ENGRAM_ECORRUPT instead of reading past a value.
+ */
+#include "index/bm25.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "util/buf.h"
+#include "util/common.h"
+
+#define BLOCK_VERSION 1
+#define BLOCK_HDR 11
+#define BLOCK_MAX_BYTES (BLOCK_HDR + BM25_BLOCK * 15)
+#define KEY_MAX (16 + TOK_MAX_TERM + 1 + 8)
+#define DOC_END UINT64_MAX
+#define BOUND_MARGIN 1e-9
+
+/* ---- encoding helpers --------------------------------------------------- */
+
+static size_t varint_put(unsigned char *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) { p[n++] = (unsigned char)(v | 0x80); v >>= 7; }
+    p[n++] = (unsigned char)v;
+    return n;
+}
+
+static int varint_get(const unsigned char **pp, const unsigned char *end, uint64_t *v)
+{
+    const unsigned char *p = *pp;
+    uint64_t r = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (p >= end) return ENGRAM_ECORRUPT;
+        unsigned char c = *p++;
+        if (shift == 63 && c > 1) return ENGRAM_ECORRUPT;
+        r |= (uint64_t)(c & 0x7F) << shift;
+        if (!(c & 0x80)) { *pp = p; *v = r; return 0; }
+    }
+    return ENGRAM_ECORRUPT;
+}
+
+typedef struct key {
+    unsigned char b[KEY_MAX];
+    size_t len;
+} key_t_;
+
+static void key_coll(key_t_ *k, uint64_t ws, uint64_t coll)
+{
+    be64_put(k->b, ws);
+    be64_put(k->b + 8, coll);
+    k->len = 16;
+}
+
+static void key_term(key_t_ *k, uint64_t ws, uint64_t coll, const char *t, size_t tl)
+{
+    key_coll(k, ws, coll);
+    memcpy(k->b + 16, t, tl);
+    k->len = 16 + tl;
+}
+
+/* ws coll term sep [first]: sep 0x00 with first, or 0x01 alone (past the term). */
+static void key_post(key_t_ *k, uint64_t ws, uint64_t coll, const char *t, size_t tl,
+                     int past, uint64_t first)
+{
+    key_term(k, ws, coll, t, tl);
+    k->b[k->len++] = past ? 0x01 : 0x00;
+    if (!past) { be64_put(k->b + k->len, first); k->len += 8; }
+}
+
+static void key_chunk(key_t_ *k, uint64_t ws, uint64_t coll, uint64_t chunk)
+{
+    key_coll(k, ws, coll);
+    be64_put(k->b + 16, chunk);
+    k->len = 24;
+}
+
+static MDB_val kval(key_t_ *k)
+{
+    MDB_val v = {k->len, k->b};
+    return v;
+}
+
+/* ---- postings blocks ---------------------------------------------------- */
+
+typedef struct block {
+    uint32_t n;
+    uint32_t max_tf, min_len;
+    uint64_t ids[BM25_BLOCK];
+    uint32_t tfs[BM25_BLOCK];
+} block_t;
+
+/* Decodes a block whose key says first; ids must lie in [first, limit). */
+static int block_decode(const unsigned char *v, size_t len, uint64_t first, uint64_t limit,
+                        block_t *b)
+{
+    if (len < BLOCK_HDR || v[0] != BLOCK_VERSION) return ENGRAM_ECORRUPT;
+    uint32_t n = ((uint32_t)v[1] << 8) | v[2];
+    b->max_tf = be32_get(v + 3);
+    b->min_len = be32_get(v + 7);
+    if (n == 0 || n > BM25_BLOCK || b->max_tf == 0) return ENGRAM_ECORRUPT;
+    const unsigned char *p = v + BLOCK_HDR, *end = v + len;
+    uint64_t id = first;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t d, tf;
+        if (varint_get(&p, end, &d) || varint_get(&p, end, &tf)) return ENGRAM_ECORRUPT;
+        if (i > 0 && d == 0) return ENGRAM_ECORRUPT;
+        if (d >= limit - id) return ENGRAM_ECORRUPT; /* id + d must stay below limit */
+        id += d;
+        if (tf == 0 || tf > b->max_tf) return ENGRAM_ECORRUPT;
+        b->ids[i] = id;
+        b->tfs[i] = (uint32_t)tf;
+    }
+    if (p != end) return ENGRAM_ECORRUPT;
+    b->n = n;
+    return 0;
+}
+
+/* Encodes b (n >= 1) relative to first into out (BLOCK_MAX_BYTES). */
+static size_t block_encode(const block_t *b, uint64_t first, unsigned char *out)
+{
+    out[0] = BLOCK_VERSION;
+    out[1] = (unsigned char)(b->n >> 8);
+    out[2] = (unsigned char)b->n;
+    be32_put(out + 3, b->max_tf);
+    be32_put(out + 7, b->min_len);
+    size_t o = BLOCK_HDR;
+    uint64_t prev = first;
+    for (uint32_t i = 0; i < b->n; i++) {
+        o += varint_put(out + o, b->ids[i] - prev);
+        o += varint_put(out + o, b->tfs[i]);
+        prev = b->ids[i];
+    }
+    return o;
+}
+
+/* Positions cur on the last block of the term; 0 with *found = 0 if none. */
+static int postings_last(MDB_cursor *cur, uint64_t ws, uint64_t coll, const char *t,
+                         size_t tl, int *found, uint64_t *first, MDB_val *val)
+{
+    key_t_ k;
+    key_post(&k, ws, coll, t, tl, 1, 0);
+    MDB_val kv = kval(&k);
+    *found = 0;
+    int rc = mdb_cursor_get(cur, &kv, val, MDB_SET_RANGE);
+    if (rc == MDB_NOTFOUND) rc = mdb_cursor_get(cur, &kv, val, MDB_LAST);
+    else if (rc == 0) rc = mdb_cursor_get(cur, &kv, val, MDB_PREV);
+    if (rc == MDB_NOTFOUND) return 0;
+    if (rc) return store_status(rc);
+    if (kv.mv_size != 16 + tl + 9 || memcmp(kv.mv_data, k.b, 16 + tl) != 0
+        || ((unsigned char *)kv.mv_data)[16 + tl] != 0x00) return 0;
+    *first = be64_get((unsigned char *)kv.mv_data + 16 + tl + 1);
+    *found = 1;
+    return 0;
+}
+
+/* Positions cur on the block that would hold chunk (last block with
+ * first <= chunk); also reports the next block's first (DOC_END if none). */
+static int postings_find(MDB_cursor *cur, uint64_t ws, uint64_t coll, const char *t, size_t tl,
+                         uint64_t chunk, int *found, uint64_t *first, MDB_val *val)
+{
+    key_t_ k;
+    key_post(&k, ws, coll, t, tl, 0, chunk);
+    MDB_val kv = kval(&k);
+    *found = 0;
+    int rc = mdb_cursor_get(cur, &kv, val, MDB_SET_RANGE);
+    if (rc == 0 && kv.mv_size == k.len && memcmp(kv.mv_data, k.b, k.len) == 0) {
+        *first = chunk;
+        *found = 1;
+        return 0;
+    }
+    if (rc == MDB_NOTFOUND) rc = mdb_cursor_get(cur, &kv, val, MDB_LAST);
+    else if (rc == 0) rc = mdb_cursor_get(cur, &kv, val, MDB_PREV);
+    if (rc == MDB_NOTFOUND) return 0;
+    if (rc) return store_status(rc);
+    if (kv.mv_size != 16 + tl + 9 || memcmp(kv.mv_data, k.b, 16 + tl + 1) != 0) return 0;
+    *first = be64_get((unsigned char *)kv.mv_data + 16 + tl + 1);
+    *found = 1;
+    return 0;
+}
+
+/* ---- small records ------------------------------------------------------ */
+
+static int term_df_get(MDB_txn *txn, store_t *st, key_t_ *k, uint64_t *df, int *found)
+{
+    MDB_val kv = kval(k), v;
+    *found = 0;
+    int rc = mdb_get(txn, store_dbi(st, DB_BM25_TERMS), &kv, &v);
+    if (rc == MDB_NOTFOUND) { *df = 0; return 0; }
+    if (rc) return store_status(rc);
+    const unsigned char *p = v.mv_data, *end = p + v.mv_size;
+    if (varint_get(&p, end, df) || p != end || *df == 0) return ENGRAM_ECORRUPT;
+    *found = 1;
+    return 0;
+}
+
+static int term_df_put(MDB_txn *txn, store_t *st, key_t_ *k, uint64_t df)
+{
+    MDB_val kv = kval(k);
+    int rc;
+    if (df == 0) {
+        rc = mdb_del(txn, store_dbi(st, DB_BM25_TERMS), &kv, NULL);
+        return rc == MDB_NOTFOUND ? 0 : store_status(rc);
+    }
+    unsigned char b[10];
+    MDB_val v = {varint_put(b, df), b};
+    return store_status(mdb_put(txn, store_dbi(st, DB_BM25_TERMS), &kv, &v, 0));
+}
+
+int bm25_stats(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll, uint64_t *n_chunks,
+               uint64_t *total_len)
+{
+    if (!txn || !st || !n_chunks || !total_len) return ENGRAM_EINVAL;
+    key_t_ k;
+    key_coll(&k, ws, coll);
+    MDB_val kv = kval(&k), v;
+    *n_chunks = *total_len = 0;
+    int rc = mdb_get(txn, store_dbi(st, DB_BM25_STATS), &kv, &v);
+    if (rc == MDB_NOTFOUND) return 0;
+    if (rc) return store_status(rc);
+    if (v.mv_size != 16) return ENGRAM_ECORRUPT;
+    *n_chunks = be64_get(v.mv_data);
+    *total_len = be64_get((unsigned char *)v.mv_data + 8);
+    return 0;
+}
+
+static int stats_put(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll, uint64_t n,
+                     uint64_t total)
+{
+    key_t_ k;
+    key_coll(&k, ws, coll);
+    MDB_val kv = kval(&k);
+    if (n == 0) {
+        int rc = mdb_del(txn, store_dbi(st, DB_BM25_STATS), &kv, NULL);
+        return rc == MDB_NOTFOUND ? 0 : store_status(rc);
+    }
+    unsigned char b[16];
+    be64_put(b, n);
+    be64_put(b + 8, total);
+    MDB_val v = {16, b};
+    return store_status(mdb_put(txn, store_dbi(st, DB_BM25_STATS), &kv, &v, 0));
+}
+
+static int doclen_get(MDB_txn *txn, MDB_dbi dbi, uint64_t ws, uint64_t coll, uint64_t chunk,
+                      uint32_t *len, int *found)
+{
+    key_t_ k;
+    key_chunk(&k, ws, coll, chunk);
+    MDB_val kv = kval(&k), v;
+    *found = 0;
+    int rc = mdb_get(txn, dbi, &kv, &v);
+    if (rc == MDB_NOTFOUND) return 0;
+    if (rc) return store_status(rc);
+    if (v.mv_size != 4) return ENGRAM_ECORRUPT;
+    *len = be32_get(v.mv_data);
+    *found = 1;
+    return 0;
+}
+
+/* ---- term lists from the tokenizer -------------------------------------- */
+
+typedef struct tref {
+    uint32_t off;
+    uint32_t len;
+    uint32_t tf;
+} tref_t;
+
+typedef struct termlist {
+    buf_t text;
+    tref_t *v;
+    size_t n, cap;
+    uint32_t ntok;
+    int err;
+} termlist_t;
+
+static int termlist_add(const tok_token_t *t, void *ud)
+{
+    termlist_t *tl = ud;
+    if (tl->n == tl->cap) {
+        size_t cap = tl->cap ? tl->cap * 2 : 64;
+        tref_t *v = eg_realloc(tl->v, cap * sizeof *v);
+        if (!v) return ENGRAM_ENOMEM;
+        tl->v = v;
+        tl->cap = cap;
+    }
+    tl->v[tl->n++] = (tref_t){(uint32_t)tl->text.len, (uint32_t)t->len, 1};
+    buf_append(&tl->text, t->term, t->len);
+    if (tl->text.err) return tl->text.err;
+    if (tl->text.len > UINT32_MAX / 2) return ENGRAM_ETOOBIG;
+    tl->ntok++;
+    return 0;
+}
+
+static int tref_cmp(const void *a, const void *b, void *ud)
+{
+    const tref_t *x = a, *y = b;
+    const char *base = ud;
+    size_t n = EG_MIN(x->len, y->len);
+    int c = memcmp(base + x->off, base + y->off, n);
+    if (c) return c;
+    return x->len < y->len ? -1 : x->len > y->len;
+}
+
+/* Tokenises text into distinct sorted terms with their frequencies. */
+static int termlist_build(termlist_t *tl, tokenizer_t *tok, const char *text, size_t len)
+{
+    memset(tl, 0, sizeof *tl);
+    if (len > UINT32_MAX / 4) return ENGRAM_ETOOBIG;
+    int rc = tokenizer_run(tok, text, len, termlist_add, tl);
+    if (rc) return rc;
+    if (tl->n == 0) return 0;
+    qsort_r(tl->v, tl->n, sizeof *tl->v, tref_cmp, tl->text.data);
+    size_t w = 0;
+    for (size_t i = 0; i < tl->n; i++) {
+        if (w > 0 && tref_cmp(&tl->v[w - 1], &tl->v[i], tl->text.data) == 0) tl->v[w - 1].tf++;
+        else tl->v[w++] = tl->v[i];
+    }
+    tl->n = w;
+    return 0;
+}
+
+static void termlist_free(termlist_t *tl)
+{
+    buf_free(&tl->text);
+    eg_free(tl->v);
+}
+
+/* ---- writes ------------------------------------------------------------- */
+
+int bm25_add(MDB_txn *txn, store_t *st, tokenizer_t *tok, uint64_t ws, uint64_t coll,
+             uint64_t chunk_id, const char *text, size_t len)
+{
+    if (!txn || !st || !tok || (!text && len) || chunk_id == DOC_END) return ENGRAM_EINVAL;
+    termlist_t tl;
+    MDB_cursor *cur = NULL;
+    block_t *b = NULL;
+    unsigned char enc[BLOCK_MAX_BYTES];
+    int rc = termlist_build(&tl, tok, text, len);
+    if (rc) goto fail;
+    MDB_dbi dl = store_dbi(st, DB_BM25_DOCLEN);
+    uint32_t old;
+    int found;
+    if ((rc = doclen_get(txn, dl, ws, coll, chunk_id, &old, &found))) goto fail;
+    if (found) { rc = ENGRAM_EEXIST; goto fail; }
+    b = eg_malloc(sizeof *b);
+    if (!b) { rc = ENGRAM_ENOMEM; goto fail; }
+    if ((rc = store_status(mdb_cursor_open(txn, store_dbi(st, DB_BM25_POSTINGS), &cur)))) goto fail;
+    uint32_t dlen = tl.ntok;
+    for (size_t i = 0; i < tl.n; i++) {
+        const char *term = tl.text.data + tl.v[i].off;
+        size_t tlen = tl.v[i].len;
+        uint32_t tf = tl.v[i].tf;
+        key_t_ tk, pk;
+        uint64_t df, first = 0;
+        MDB_val val;
+        key_term(&tk, ws, coll, term, tlen);
+        if ((rc = term_df_get(txn, st, &tk, &df, &found))) goto fail;
+        if ((rc = postings_last(cur, ws, coll, term, tlen, &found, &first, &val))) goto fail;
+        if (found) {
+            if ((rc = block_decode(val.mv_data, val.mv_size, first, DOC_END, b))) goto fail;
+            if (b->ids[b->n - 1] >= chunk_id) { rc = ENGRAM_EINVAL; goto fail; }
+        }
+        if (found && b->n < BM25_BLOCK) {
+            b->ids[b->n] = chunk_id;
+            b->tfs[b->n] = tf;
+            b->n++;
+            b->max_tf = EG_MAX(b->max_tf, tf);
+            b->min_len = EG_MIN(b->min_len, dlen);
+        } else {
+            b->n = 1;
+            b->ids[0] = chunk_id;
+            b->tfs[0] = tf;
+            b->max_tf = tf;
+            b->min_len = dlen;
+            first = chunk_id;
+        }
+        key_post(&pk, ws, coll, term, tlen, 0, first);
+        MDB_val kv = kval(&pk), v = {block_encode(b, first, enc), enc};
+        if ((rc = store_status(mdb_put(txn, store_dbi(st, DB_BM25_POSTINGS), &kv, &v, 0)))) goto fail;
+        if ((rc = term_df_put(txn, st, &tk, df + 1))) goto fail;
+    }
+    {
+        key_t_ k;
+        unsigned char lb[4];
+        key_chunk(&k, ws, coll, chunk_id);
+        be32_put(lb, dlen);
+        MDB_val kv = kval(&k), v = {4, lb};
+        if ((rc = store_status(mdb_put(txn, dl, &kv, &v, 0)))) goto fail;
+    }
+    uint64_t n, total;
+    if ((rc = bm25_stats(txn, st, ws, coll, &n, &total))) goto fail;
+    rc = stats_put(txn, st, ws, coll, n + 1, total + dlen);
+fail:
+    if (cur) mdb_cursor_close(cur);
+    eg_free(b);
+    termlist_free(&tl);
+    return rc;
+}
+
+int bm25_remove(MDB_txn *txn, store_t *st, tokenizer_t *tok, uint64_t ws, uint64_t coll,
+                uint64_t chunk_id, const char *text, size_t len)
+{
+    if (!txn || !st || !tok || (!text && len)) return ENGRAM_EINVAL;
+    termlist_t tl;
+    MDB_cursor *cur = NULL;
+    block_t *b = NULL;
+    unsigned char enc[BLOCK_MAX_BYTES];
+    int rc = termlist_build(&tl, tok, text, len);
+    if (rc) goto fail;
+    b = eg_malloc(sizeof *b);
+    if (!b) { rc = ENGRAM_ENOMEM; goto fail; }
+    MDB_dbi pdb = store_dbi(st, DB_BM25_POSTINGS);
+    if ((rc = store_status(mdb_cursor_open(txn, pdb, &cur)))) goto fail;
+    for (size_t i = 0; i < tl.n; i++) {
+        const char *term = tl.text.data + tl.v[i].off;
+        size_t tlen = tl.v[i].len;
+        key_t_ tk, pk;
+        uint64_t df, first = 0;
+        int found;
+        MDB_val val;
+        key_term(&tk, ws, coll, term, tlen);
+        if ((rc = term_df_get(txn, st, &tk, &df, &found))) goto fail;
+        if (!found) continue;
+        if ((rc = postings_find(cur, ws, coll, term, tlen, chunk_id, &found, &first, &val))) goto fail;
+        if (!found) continue;
+        if ((rc = block_decode(val.mv_data, val.mv_size, first, DOC_END, b))) goto fail;
+        uint32_t j = 0;
+        while (j < b->n && b->ids[j] < chunk_id) j++;
+        if (j == b->n || b->ids[j] != chunk_id) continue;
+        memmove(b->ids + j, b->ids + j + 1, (b->n - j - 1) * sizeof b->ids[0]);
+        memmove(b->tfs + j, b->tfs + j + 1, (b->n - j - 1) * sizeof b->tfs[0]);
+        b->n--;
+        key_post(&pk, ws, coll, term, tlen, 0, first);
+        MDB_val kv = kval(&pk);
+        if (b->n == 0) {
+            rc = mdb_del(txn, pdb, &kv, NULL);
+        } else {
+            MDB_val v = {block_encode(b, first, enc), enc};
+            rc = mdb_put(txn, pdb, &kv, &v, 0);
+        }
+        if ((rc = store_status(rc))) goto fail;
+        if ((rc = term_df_put(txn, st, &tk, df - 1))) goto fail;
+    }
+    uint32_t dlen;
+    int had;
+    MDB_dbi dl = store_dbi(st, DB_BM25_DOCLEN);
+    if ((rc = doclen_get(txn, dl, ws, coll, chunk_id, &dlen, &had))) goto fail;
+    if (had) {
+        key_t_ k;
+        key_chunk(&k, ws, coll, chunk_id);
+        MDB_val kv = kval(&k);
+        if ((rc = store_status(mdb_del(txn, dl, &kv, NULL)))) goto fail;
+        uint64_t n, total;
+        if ((rc = bm25_stats(txn, st, ws, coll, &n, &total))) goto fail;
+        if (n == 0 || total < dlen) { rc = ENGRAM_ECORRUPT; goto fail; }
+        rc = stats_put(txn, st, ws, coll, n - 1, total - dlen);
+    }
+fail:
+    if (cur) mdb_cursor_close(cur);
+    eg_free(b);
+    termlist_free(&tl);
+    return rc;
+}
+
+int bm25_drop(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll)
+{
+    if (!txn || !st) return ENGRAM_EINVAL;
+    static const store_db_t dbs[] = {DB_BM25_TERMS, DB_BM25_POSTINGS, DB_BM25_DOCLEN,
+                                     DB_BM25_STATS};
+    key_t_ k;
+    key_coll(&k, ws, coll);
+    for (size_t i = 0; i < EG_ARRAY_LEN(dbs); i++) {
+        MDB_cursor *cur;
+        int rc = store_status(mdb_cursor_open(txn, store_dbi(st, dbs[i]), &cur));
+        if (rc) return rc;
+        MDB_val kv = kval(&k), v;
+        rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE);
+        while (rc == 0 && kv.mv_size >= 16 && memcmp(kv.mv_data, k.b, 16) == 0) {
+            if ((rc = mdb_cursor_del(cur, 0))) break;
+            rc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT); /* after a delete: the next key */
+        }
+        mdb_cursor_close(cur);
+        if (rc && rc != MDB_NOTFOUND) return store_status(rc);
+    }
+    return 0;
+}
+
+/* ---- search ------------------------------------------------------------- */
+
+typedef struct blkref {
+    uint64_t first, end;   /* chunk id range [first, end] */
+    const unsigned char *v;
+    size_t vlen;
+    double bound;          /* weight * idf * tf-part at (max_tf, min_len) */
+    uint32_t min_len;
+} blkref_t;
+
+typedef struct qterm {
+    double widf;           /* query weight (repetitions) * idf */
+    double ub;             /* max block bound */
+    blkref_t *blks;
+    size_t nblk, cap;
+    size_t bi;             /* block of the shallow pointer */
+    size_t dbi;            /* decoded block (nblk: none) */
+    uint32_t pos;
+    uint64_t doc;          /* current chunk id, DOC_END when exhausted */
+    uint32_t tf;
+    block_t blk;
+} qterm_t;
+
+typedef struct scorer {
+    double k1, kb1, kb2;   /* norm = kb1 + kb2 * len */
+} scorer_t;
+
+static inline double tf_part(const scorer_t *s, double tf, double len)
+{
+    return tf / (tf + (s->kb1 + s->kb2 * len));
+}
+
+static int qterm_decode(qterm_t *q, size_t idx)
+{
+    blkref_t *r = &q->blks[idx];
+    uint64_t limit = r->end == DOC_END - 1 ? DOC_END : r->end + 1;
+    int rc = block_decode(r->v, r->vlen, r->first, limit, &q->blk);
+    if (rc) return rc;
+    if (q->blk.min_len != r->min_len) return ENGRAM_ECORRUPT;
+    q->dbi = idx;
+    q->pos = 0;
+    return 0;
+}
+
+/* Moves q to its first chunk >= target. */
+static int qterm_next_geq(qterm_t *q, uint64_t target)
+{
+    if (q->doc >= target) return 0;
+    while (q->bi < q->nblk && q->blks[q->bi].end < target) q->bi++;
+    while (q->bi < q->nblk) {
+        if (q->dbi != q->bi) {
+            int rc = qterm_decode(q, q->bi);
+            if (rc) return rc;
+        }
+        const block_t *b = &q->blk;
+        uint32_t p = q->pos;
+        while (p < b->n && b->ids[p] < target) p++;
+        q->pos = p;
+        if (p < b->n) {
+            q->doc = b->ids[p];
+            q->tf = b->tfs[p];
+            return 0;
+        }
+        q->bi++;
+    }
+    q->doc = DOC_END;
+    return 0;
+}
+
+static inline void qterm_shallow(qterm_t *q, uint64_t target)
+{
+    while (q->bi < q->nblk && q->blks[q->bi].end < target) q->bi++;
+}
+
+/* Loads the block list of one term (no decoding). */
+static int qterm_load(qterm_t *q, MDB_cursor *cur, uint64_t ws, uint64_t coll, const char *t,
+                      size_t tl, const scorer_t *s)
+{
+    key_t_ k;
+    key_post(&k, ws, coll, t, tl, 0, 0);
+    size_t plen = 16 + tl + 1;
+    MDB_val kv = kval(&k), v;
+    int rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE);
+    while (rc == 0) {
+        if (kv.mv_size < plen || memcmp(kv.mv_data, k.b, plen) != 0) break;
+        if (kv.mv_size != plen + 8 || v.mv_size < BLOCK_HDR) return ENGRAM_ECORRUPT;
+        const unsigned char *h = v.mv_data;
+        uint32_t max_tf = be32_get(h + 3), min_len = be32_get(h + 7);
+        if (h[0] != BLOCK_VERSION || max_tf == 0) return ENGRAM_ECORRUPT;
+        if (q->nblk == q->cap) {
+            size_t cap = q->cap ? q->cap * 2 : 8;
+            blkref_t *nb = eg_realloc(q->blks, cap * sizeof *nb);
+            if (!nb) return ENGRAM_ENOMEM;
+            q->blks = nb;
+            q->cap = cap;
+        }
+        uint64_t first = be64_get((const unsigned char *)kv.mv_data + plen);
+        if (first == DOC_END) return ENGRAM_ECORRUPT;
+        if (q->nblk > 0) q->blks[q->nblk - 1].end = first - 1;
+        double bound = q->widf * tf_part(s, max_tf, min_len);
+        q->blks[q->nblk++] = (blkref_t){first, DOC_END - 1, h, v.mv_size, bound, min_len};
+        if (bound > q->ub) q->ub = bound;
+        rc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT);
+    }
+    if (rc && rc != MDB_NOTFOUND) return store_status(rc);
+    q->dbi = q->nblk;
+    if (q->nblk == 0) { q->doc = DOC_END; return 0; }
+    if ((rc = qterm_decode(q, 0))) return rc;
+    q->doc = q->blk.ids[0];
+    q->tf = q->blk.tfs[0];
+    return 0;
+}
+
+/* Min-heap of the best hits: the root is the worst (lowest score, then the
+ * highest chunk id). */
+static inline int hit_worse(const bm25_hit_t *a, const bm25_hit_t *b)
+{
+    return a->score < b->score || (a->score == b->score && a->chunk_id > b->chunk_id);
+}
+
+static void heap_down(bm25_hit_t *h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < n && hit_worse(&h[l], &h[m])) m = l;
+        if (r < n && hit_worse(&h[r], &h[m])) m = r;
+        if (m == i) return;
+        bm25_hit_t t = h[i]; h[i] = h[m]; h[m] = t;
+        i = m;
+    }
+}
+
+static void heap_push(bm25_hit_t *h, size_t *n, bm25_hit_t x)
+{
+    size_t i = (*n)++;
+    h[i] = x;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!hit_worse(&h[i], &h[p])) break;
+        bm25_hit_t t = h[i]; h[i] = h[p]; h[p] = t;
+        i = p;
+    }
+}
+
+static int hit_cmp_best_first(const void *a, const void *b)
+{
+    const bm25_hit_t *x = a, *y = b;
+    if (x->score != y->score) return x->score > y->score ? -1 : 1;
+    return x->chunk_id < y->chunk_id ? -1 : x->chunk_id > y->chunk_id;
+}
+
+static inline int may_beat(double bound, double theta)
+{
+    return bound + bound * BOUND_MARGIN > theta;
+}
+
+/* The Block-Max WAND loop over q[0..n) (n >= 1). */
+static int bmw_run(MDB_txn *txn, MDB_dbi dl, uint64_t ws, uint64_t coll, qterm_t *q, size_t n,
+                   const scorer_t *s, bm25_filter_fn filter, void *fud, size_t k,
+                   bm25_hit_t *heap, size_t *nheap, uint32_t *ord)
+{
+    double theta = -INFINITY;
+    int rc;
+    for (size_t i = 0; i < n; i++) ord[i] = (uint32_t)i;
+    for (;;) {
+        /* keep ord sorted by current chunk id (insertion sort: nearly sorted) */
+        for (size_t i = 1; i < n; i++) {
+            uint32_t x = ord[i];
+            size_t j = i;
+            while (j > 0 && q[ord[j - 1]].doc > q[x].doc) { ord[j] = ord[j - 1]; j--; }
+            ord[j] = x;
+        }
+        double acc = 0;
+        size_t p = n;
+        for (size_t i = 0; i < n; i++) {
+            if (q[ord[i]].doc == DOC_END) break;
+            acc += q[ord[i]].ub;
+            if (may_beat(acc, theta)) { p = i; break; }
+        }
+        if (p == n) break;
+        uint64_t pd = q[ord[p]].doc;
+        while (p + 1 < n && q[ord[p + 1]].doc == pd) p++;
+        double bsum = 0;
+        for (size_t i = 0; i <= p; i++) {
+            qterm_t *t = &q[ord[i]];
+            qterm_shallow(t, pd);
+            bsum += t->blks[t->bi].bound;
+        }
+        if (may_beat(bsum, theta)) {
+            if (q[ord[0]].doc == pd) {
+                uint32_t len;
+                int found;
+                if ((rc = doclen_get(txn, dl, ws, coll, pd, &len, &found))) return rc;
+                if (!found) return ENGRAM_ECORRUPT;
+                double score = 0;
+                for (size_t i = 0; i < n; i++) {
+                    if (q[i].doc != pd) continue;
+                    if (len < q[i].blk.min_len) return ENGRAM_ECORRUPT;
+                    score += q[i].widf * tf_part(s, q[i].tf, len);
+                }
+                bm25_hit_t h = {pd, score};
+                if ((*nheap < k || hit_worse(&heap[0], &h)) && (!filter || filter(pd, fud))) {
+                    if (*nheap < k) {
+                        heap_push(heap, nheap, h);
+                    } else {
+                        heap[0] = h;
+                        heap_down(heap, *nheap, 0);
+                    }
+                    if (*nheap == k) theta = heap[0].score;
+                }
+                for (size_t i = 0; i <= p; i++)
+                    if ((rc = qterm_next_geq(&q[ord[i]], pd + 1))) return rc;
+            } else {
+                for (size_t i = 0; i < p; i++)
+                    if ((rc = qterm_next_geq(&q[ord[i]], pd))) return rc;
+            }
+        } else {
+            /* No chunk before the nearest block end (or the next term's
+             * chunk) can beat theta: every term up to the pivot jumps there. */
+            uint64_t next = p + 1 < n ? q[ord[p + 1]].doc : DOC_END;
+            for (size_t i = 0; i <= p; i++) {
+                const qterm_t *t = &q[ord[i]];
+                uint64_t e = t->blks[t->bi].end;
+                if (e + 1 < next) next = e + 1;
+            }
+            for (size_t i = 0; i <= p; i++)
+                if ((rc = qterm_next_geq(&q[ord[i]], next))) return rc;
+        }
+    }
+    return 0;
+}
+
+int bm25_search(MDB_txn *txn, store_t *st, tokenizer_t *tok, uint64_t ws, uint64_t coll,
+                const char *query, size_t qlen, const bm25_params_t *p,
+                bm25_filter_fn filter, void *filter_ud,
+                size_t k, bm25_hit_t *out, size_t *n_out)
+{
+    if (!txn || !st || !tok || (!query && qlen) || !n_out || (k && !out)) return ENGRAM_EINVAL;
+    bm25_params_t prm = p ? *p : BM25_PARAMS_DEFAULT;
+    if (!(prm.k1 >= 0) || !(prm.b >= 0 && prm.b <= 1) || !isfinite(prm.k1)) return ENGRAM_EINVAL;
+    *n_out = 0;
+    if (k == 0) return 0;
+    termlist_t tl;
+    qterm_t *q = NULL;
+    uint32_t *ord = NULL;
+    MDB_cursor *cur = NULL;
+    size_t nq = 0, nheap = 0;
+    uint64_t N, total;
+    int rc = termlist_build(&tl, tok, query, qlen);
+    if (rc) goto fail;
+    if (tl.n == 0) goto fail;
+    if (tl.n > BM25_MAX_QUERY_TERMS) { rc = ENGRAM_ETOOBIG; goto fail; }
+    if ((rc = bm25_stats(txn, st, ws, coll, &N, &total))) goto fail;
+    if (N == 0) goto fail;
+    double avg = total > 0 ? (double)total / (double)N : 1.0;
+    scorer_t sc = {prm.k1, prm.k1 * (1 - prm.b), prm.k1 * prm.b / avg};
+    q = eg_calloc(tl.n, sizeof *q);
+    ord = eg_malloc(tl.n * sizeof *ord);
+    if (!q || !ord) { rc = ENGRAM_ENOMEM; goto fail; }
+    if ((rc = store_status(mdb_cursor_open(txn, store_dbi(st, DB_BM25_POSTINGS), &cur)))) goto fail;
+    for (size_t i = 0; i < tl.n; i++) {
+        const char *term = tl.text.data + tl.v[i].off;
+        key_t_ tk;
+        uint64_t df;
+        int found;
+        key_term(&tk, ws, coll, term, tl.v[i].len);
+        if ((rc = term_df_get(txn, st, &tk, &df, &found))) goto fail;
+        if (!found) continue;
+        if (df > N) df = N;
+        double idf = log(1.0 + ((double)N - (double)df + 0.5) / ((double)df + 0.5));
+        qterm_t *t = &q[nq];
+        t->widf = (double)tl.v[i].tf * idf;
+        if ((rc = qterm_load(t, cur, ws, coll, term, tl.v[i].len, &sc))) { nq++; goto fail; }
+        nq++;
+        if (t->nblk == 0) { eg_free(t->blks); memset(t, 0, sizeof *t); nq--; }
+    }
+    mdb_cursor_close(cur);
+    cur = NULL;
+    if (nq == 0) goto fail;
+    rc = bmw_run(txn, store_dbi(st, DB_BM25_DOCLEN), ws, coll, q, nq, &sc, filter, filter_ud,
+                 k, out, &nheap, ord);
+    if (rc) { nheap = 0; goto fail; }
+    qsort(out, nheap, sizeof *out, hit_cmp_best_first);
+fail:
+    *n_out = nheap;
+    if (cur) mdb_cursor_close(cur);
+    for (size_t i = 0; i < nq; i++) eg_free(q[i].blks);
+    eg_free(q);
+    eg_free(ord);
+    termlist_free(&tl);
+    return rc;
+}
