@@ -7,6 +7,7 @@
  * callback, never inside the writer.
  */
 #include "auth/auth.h"
+#include "auth/auth_internal.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -18,6 +19,7 @@
 #include "util/common.h"
 #include "util/hash.h"
 #include "util/timeutil.h"
+
 
 #define PW_OPS 2
 #define PW_MEM (19u * 1024 * 1024)
@@ -54,7 +56,7 @@ int auth_role_parse(const char *s)
 
 static void now_text(char out[32]) { time_format_rfc3339(time_now_ms(), out); }
 
-static void make_key(char *key)
+void auth_make_key(char *key)
 {
     static const char alphabet[] =
         "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -225,7 +227,7 @@ done:
 /* ---- registration ------------------------------------------------------ */
 
 /* Writes a key record for (uid, ws) with the given scopes; fills key_uuid. */
-static int put_key(MDB_txn *txn, store_t *st, uint64_t uid, uint64_t ws, const char *ws_uuid,
+int auth_put_key(MDB_txn *txn, store_t *st, uint64_t uid, uint64_t ws, const char *ws_uuid,
                    const char *key, const char *name, unsigned scopes, char key_uuid[37],
                    buf_t *rec_out)
 {
@@ -270,7 +272,7 @@ static int put_key(MDB_txn *txn, store_t *st, uint64_t uid, uint64_t ws, const c
     return rc;
 }
 
-static int put_workspace(MDB_txn *txn, store_t *st, uint64_t owner, const char *name, int personal,
+int auth_put_workspace(MDB_txn *txn, store_t *st, uint64_t owner, const char *name, int personal,
                          uint64_t *ws_out, char ws_uuid[37], buf_t *rec_out)
 {
     uint64_t ws;
@@ -336,7 +338,7 @@ static int reg_cb(MDB_txn *txn, void *arg)
     char ws_uuid[37], key_uuid[37], now[32];
     char ws_name[300];
     snprintf(ws_name, sizeof ws_name, "%s's workspace", a->email);
-    rc = put_workspace(txn, st, uid, ws_name, 1, &ws, ws_uuid, NULL);
+    rc = auth_put_workspace(txn, st, uid, ws_name, 1, &ws, ws_uuid, NULL);
     if (rc) return rc;
     now_text(now);
     buf_t b = BUF_INIT;
@@ -366,7 +368,7 @@ static int reg_cb(MDB_txn *txn, void *arg)
     rc = mdb_put(txn, store_dbi(st, DB_USER_EMAIL), &ek, &iv, 0);
     if (rc) return store_status(rc);
     unsigned scopes = SCOPE_READ | SCOPE_WRITE | (a->is_admin ? SCOPE_ADMIN : 0);
-    return put_key(txn, st, uid, ws, ws_uuid, a->key, "default", scopes, key_uuid, NULL);
+    return auth_put_key(txn, st, uid, ws, ws_uuid, a->key, "default", scopes, key_uuid, NULL);
 }
 
 static int valid_email(const char *e)
@@ -392,7 +394,7 @@ int auth_register(store_t *st, const char *email, const char *password, int make
     if (crypto_pwhash_str_alg(hash, password, strlen(password), PW_OPS, PW_MEM,
                               crypto_pwhash_ALG_ARGON2ID13) != 0)
         return ENGRAM_ENOMEM;
-    make_key(key);
+    auth_make_key(key);
     struct reg_args a = {.st = st, .email = lemail, .pw_hash = hash, .make_admin = make_admin,
                          .mode = mode, .key = key};
     int rc = store_write(st, reg_cb, &a);

@@ -1,0 +1,148 @@
+/*
+ * catalog.h - collections, documents and chunks: the records, their
+ * indexes, and the transactions that change them together.
+ *
+ * Every function takes the caller's workspace id and refuses anything that
+ * belongs to another workspace with ENGRAM_ENOTFOUND, exactly as if it did
+ * not exist. Public ids are UUIDs (store/idmap.h); records are JSON
+ * (store/record.h) except chunks, which are binary (header + zstd text).
+ *
+ * A document upload commits the original bytes, the document (pending) and
+ * its ingest job in one transaction; catalog_doc_complete later commits its
+ * chunks, their BM25 postings and status=completed in another; a delete
+ * removes the document, its chunks and postings in one. So a document is
+ * never half visible.
+ *
+ * Out-parameters of type json_t** are owned by the caller (json_free).
+ * Thread-safe.
+ */
+#ifndef ENGRAM_CATALOG_H
+#define ENGRAM_CATALOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "index/tokenizer.h"
+#include "store/store.h"
+#include "util/json.h"
+
+/* ---- collections ---- */
+
+typedef struct coll_config {
+    uint32_t chunk_size;     /* tokens, default 512 */
+    uint32_t chunk_overlap;  /* default 128, < chunk_size */
+    char embedder[32];       /* default "hash" */
+    int graph;               /* default 1 */
+} coll_config_t;
+
+#define COLL_CONFIG_DEFAULT ((coll_config_t){512, 128, "hash", 1})
+
+/* name must be unique in ws (ENGRAM_EEXIST). description/metadata may be NULL. */
+int catalog_coll_create(store_t *st, uint64_t ws, const char *user_uuid, const char *name,
+                        const char *description, const json_t *metadata,
+                        const coll_config_t *cfg, json_t **out);
+/* *coll_id (may be NULL) gets the internal id. */
+int catalog_coll_get(store_t *st, uint64_t ws, const char *coll_uuid, json_t **out,
+                     uint64_t *coll_id);
+/* The collection's config (for ingestion). */
+int catalog_coll_config(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll, coll_config_t *cfg);
+/* A page of the workspace's collections in id order; *total = all of them. */
+int catalog_coll_list(store_t *st, uint64_t ws, size_t limit, size_t offset, json_t **out,
+                      size_t *total);
+/* NULL arguments leave a field as it is. */
+int catalog_coll_patch(store_t *st, uint64_t ws, const char *coll_uuid, const char *name,
+                       const char *description, const json_t *metadata, json_t **out);
+int catalog_coll_delete(store_t *st, tokenizer_t *tok, uint64_t ws, const char *coll_uuid);
+/* Internal ids of all collections of ws (caller frees *ids with eg_free). */
+int catalog_coll_ids(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t **ids, size_t *n);
+
+/* ---- documents ---- */
+
+typedef struct doc_upload {
+    const char *coll_uuid;
+    const char *user_uuid;
+    const char *title;        /* NULL: from filename or first line */
+    const char *filename;     /* NULL allowed */
+    const char *content_type; /* sniffed: "text/plain" or "text/markdown" */
+    const json_t *metadata;   /* object or NULL */
+    const void *bytes;        /* the original bytes */
+    size_t len;
+} doc_upload_t;
+
+/* Stores the upload. *created is 1 for a new document (and *job_id its
+ * ingest job), 0 when the same bytes were already in the collection (the
+ * existing document is returned). */
+int catalog_doc_create(store_t *st, uint64_t ws, const doc_upload_t *up, json_t **out,
+                       int *created, uint64_t *job_id);
+int catalog_doc_get(store_t *st, uint64_t ws, const char *doc_uuid, json_t **out);
+/* coll_uuid / status may be NULL (all). */
+int catalog_doc_list(store_t *st, uint64_t ws, const char *coll_uuid, const char *status,
+                     size_t limit, size_t offset, json_t **out, size_t *total);
+int catalog_doc_patch(store_t *st, uint64_t ws, const char *doc_uuid, const char *title,
+                      const json_t *metadata, json_t **out);
+/* Removes the document, its file, chunks and postings in one transaction. */
+int catalog_doc_delete(store_t *st, tokenizer_t *tok, uint64_t ws, const char *doc_uuid);
+/* A page of the document's chunks in order: [{"id","document_id","chunk_index",
+ * "content","token_count","metadata"}]. */
+int catalog_doc_chunks(store_t *st, uint64_t ws, const char *doc_uuid, size_t limit,
+                       size_t offset, json_t **out, size_t *total);
+
+/* ---- ingest jobs ---- */
+
+typedef struct ingest_job {
+    uint64_t job_id, ws, coll, doc;
+} ingest_job_t;
+
+/* All unfinished jobs in id order (caller frees *jobs with eg_free). */
+int catalog_jobs_pending(store_t *st, ingest_job_t **jobs, size_t *n);
+/* The job's document bytes (decompressed, caller frees) and metadata needed
+ * to process it. ENGRAM_ENOTFOUND if the document is gone. */
+int catalog_job_load(store_t *st, const ingest_job_t *job, char **bytes, size_t *len,
+                     char content_type[64], coll_config_t *cfg);
+/* Marks the document processing (progress 0..1). */
+int catalog_doc_progress(store_t *st, const ingest_job_t *job, const char *status, double progress);
+
+typedef struct chunk_in {
+    const char *text;       /* the chunk's text */
+    size_t len;
+    uint32_t start, end;    /* character offsets in the document text */
+    uint32_t token_count;
+    const char *heading;    /* section, may be NULL */
+} chunk_in_t;
+
+/* Commits the chunks, their postings, status=completed and the counts, and
+ * removes the job - in one transaction. A deleted document is skipped. */
+int catalog_doc_complete(store_t *st, tokenizer_t *tok, const ingest_job_t *job,
+                         const chunk_in_t *chunks, size_t n, uint64_t total_tokens);
+/* Marks the document failed with a message a user can act on, removes the job. */
+int catalog_doc_fail(store_t *st, const ingest_job_t *job, const char *message);
+
+/* ---- chunks (for retrieval) ---- */
+
+typedef struct chunk_rec {
+    uint64_t doc;
+    uint32_t index, start, end, tokens;
+    const char *heading;    /* points into the stored value; not NUL-terminated */
+    size_t heading_len;
+    const void *ztext;      /* zstd frame of the text, points into the value */
+    size_t ztext_len;
+    char uuid[37];
+} chunk_rec_t;
+
+/* Decodes a stored chunk value (pointers into it). ENGRAM_ECORRUPT on any
+ * inconsistency. */
+int catalog_chunk_decode(const void *val, size_t len, chunk_rec_t *out);
+/* Reads chunk (ws, coll, chunk) in txn. */
+int catalog_chunk_get(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll, uint64_t chunk,
+                      chunk_rec_t *out);
+/* Document record by internal id. */
+int catalog_doc_get_internal(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll, uint64_t doc,
+                             json_t **out);
+
+/* Renders records as the API shows them. */
+void catalog_write_doc(jw_t *w, const json_t *doc_rec);
+void catalog_write_doc_status(jw_t *w, const json_t *doc_rec);
+
+#define CHUNK_MAX_TEXT (16u << 20)
+
+#endif
