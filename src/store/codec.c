@@ -41,7 +41,7 @@ int store_status(int rc)
     default: break;
     }
     if (rc > 0) return -rc;                                     /* errno */
-    if (rc <= MDB_KEYEXIST && rc >= MDB_LAST_ERRCODE) return ENGRAM_EIO; /* other MDB */
+    if (rc >= MDB_KEYEXIST && rc <= MDB_LAST_ERRCODE) return ENGRAM_EIO; /* other MDB */
     return rc;                                                  /* already ours */
 }
 

@@ -478,7 +478,7 @@ int store_next_id(MDB_txn *txn, store_t *st, const char *name, uint64_t *out)
     if (rc == 0) {
         if (v.mv_size != 8) return ENGRAM_ECORRUPT;
         next = be64_get(v.mv_data) + 1;
-        if (next == 0) return ENGRAM_EFULL;
+        if (next == 0) return ENGRAM_ETOOBIG;
     } else if (rc != MDB_NOTFOUND) {
         return store_status(rc);
     }

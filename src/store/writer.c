@@ -41,7 +41,7 @@
 /* Our status for a callback's return value. */
 static int op_status(int r)
 {
-    if (r <= MDB_KEYEXIST && r >= MDB_LAST_ERRCODE) return store_status(r);
+    if (r >= MDB_KEYEXIST && r <= MDB_LAST_ERRCODE) return store_status(r);
     return r;
 }
 
