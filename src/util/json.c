@@ -519,6 +519,31 @@ const json_t *json_at(const json_t *arr, size_t i)
     return arr->items[i];
 }
 
+int json_equal(const json_t *a, const json_t *b)
+{
+    if (!a || !b) return a == b;
+    if (a->type != b->type) return 0;
+    switch (a->type) {
+    case JSON_NULL: return 1;
+    case JSON_BOOL: return !a->boolean == !b->boolean;
+    case JSON_NUMBER:
+        if (a->is_int && b->is_int) return a->integer == b->integer;
+        return a->number == b->number;
+    case JSON_STRING: return a->len == b->len && memcmp(a->str, b->str, a->len) == 0;
+    case JSON_ARRAY:
+    case JSON_OBJECT:
+        if (a->len != b->len) return 0;
+        for (size_t i = 0; i < a->len; i++) {
+            if (a->type == JSON_OBJECT &&
+                (a->key_lens[i] != b->key_lens[i] || memcmp(a->keys[i], b->keys[i], a->key_lens[i])))
+                return 0;
+            if (!json_equal(a->items[i], b->items[i])) return 0;
+        }
+        return 1;
+    }
+    return 0;
+}
+
 json_t *json_clone(const json_t *j)
 {
     if (!j) return NULL;

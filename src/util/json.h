@@ -64,6 +64,10 @@ int json_get_int(const json_t *obj, const char *key, int64_t *out);
 int json_get_double(const json_t *obj, const char *key, double *out);
 /* Item i of an array, or NULL (out of range or not an array). */
 const json_t *json_at(const json_t *arr, size_t i);
+/* 1 when a and b are the same value: same types, equal numbers (compared as
+ * doubles, and as integers when both are is_int), strings byte-equal,
+ * arrays item by item, objects member by member in order. Else 0. */
+int json_equal(const json_t *a, const json_t *b);
 /* Deep copy (NULL on ENOMEM). */
 json_t *json_clone(const json_t *j);
 /* Serialises j compactly into b. */

@@ -65,8 +65,11 @@ void time_format_rfc3339(int64_t ms, char out[32])
     int64_t y;
     int m, d;
     civil_from_days(days, &y, &m, &d);
-    snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02dZ", (int)y, m, d, (int)(rem / 3600),
-             (int)(rem / 60 % 60), (int)(rem % 60));
+    /* The modulos are no-ops after the clamp; they bound the widths for
+     * the compiler's format checker. */
+    snprintf(out, 32, "%04u-%02u-%02uT%02u:%02u:%02uZ", (unsigned)y % 10000u, (unsigned)m % 100u,
+             (unsigned)d % 100u, (unsigned)(rem / 3600) % 100u, (unsigned)(rem / 60 % 60),
+             (unsigned)(rem % 60));
 }
 
 /* Reads exactly n digits at *p; -1 if any is not a digit. */
