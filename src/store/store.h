@@ -74,10 +74,20 @@ typedef struct store_options {
 } store_options_t;
 
 /* Opens (creating DIR and the environment if needed) and checks the meta
- * record. opt may be NULL for defaults. On failure *out is NULL and
- * store_last_error() explains. */
+ * record. opt may be NULL for defaults; zero fields take their default. On
+ * failure *out is NULL and store_last_error() explains. Statuses:
+ *   ENGRAM_EVERSION  another format version, another magic, or an LMDB
+ *                    environment that is not engram's (never rewritten)
+ *   ENGRAM_ECORRUPT  DIR/data.mdb is not an LMDB file
+ *   ENGRAM_EAGAIN    another engram process holds DIR/engram.lock
+ *   -errno           the directory cannot be created or opened
+ * Writable opens take an exclusive flock on DIR/engram.lock for the life of
+ * the store; read_only opens take none, create nothing and may run beside a
+ * server (tools). */
 int store_open(const char *dir, const store_options_t *opt, store_t **out);
-/* Stops the writer after the queued batches are committed, then closes. */
+/* Stops the writer after the queued batches are committed, then closes.
+ * Every read transaction must have ended; no store_write may be in flight
+ * from another thread that could still call in after st is freed. */
 void store_close(store_t *st);
 /* A thread-local message about the last store_open failure. */
 const char *store_last_error(void);
@@ -85,7 +95,10 @@ const char *store_last_error(void);
 MDB_dbi store_dbi(const store_t *st, store_db_t db);
 MDB_env *store_env(store_t *st);
 
-/* Short read transaction. */
+/* Short read transaction. Thread-safe; nested reads in one thread are fine.
+ * A map growth waits until every read transaction of the process has ended,
+ * so a long read stalls all writes. Returns ENGRAM_EAGAIN when all reader
+ * slots are taken. store_read_end(st, NULL) does nothing. */
 int store_read_begin(store_t *st, MDB_txn **txn);
 void store_read_end(store_t *st, MDB_txn *txn);
 
@@ -93,11 +106,25 @@ typedef int (*store_write_fn)(MDB_txn *txn, void *arg);
 /* Runs fn(txn, arg) on the writer thread inside the next group commit and
  * waits for the commit. Returns fn's status if it failed (its changes are
  * rolled back, the rest of the batch is not affected), the commit's status
- * if the commit failed, else 0. */
+ * if the commit failed, else 0. Thread-safe.
+ *
+ * fn returns 0 or a status; a raw MDB code is mapped with store_status.
+ * fn returning MDB_MAP_FULL or ENGRAM_EFULL means "the map is full": the
+ * writer grows the map and reruns the whole batch (so never use ENGRAM_EFULL
+ * for anything else inside a callback). When the map is at max_map_bytes
+ * every op of the batch gets ENGRAM_EFULL. A commit that fails with EIO or
+ * ENOSPC returns -EIO / -ENOSPC (nothing of the batch is visible). An op too
+ * large for one LMDB transaction gets ENGRAM_ETOOBIG.
+ *
+ * Refused with ENGRAM_EINVAL (deadlocks): calling from inside a write
+ * callback, and calling while this thread holds a read transaction of st
+ * (a map growth would wait for that reader while it waits for the writer).
+ * ENGRAM_EUNSUPPORTED on a read_only store, ENGRAM_ECLOSED while closing. */
 int store_write(store_t *st, store_write_fn fn, void *arg);
 
-/* Next value of a named u64 counter (starts at 1). Only inside a write
- * callback. */
+/* Next value of a named u64 counter (starts at 1), stored in DB_META as
+ * "seq:<name>" = u64 big-endian. Only inside a write callback (txn is the
+ * callback's); rolled back with it. name: 1..200 bytes. */
 int store_next_id(MDB_txn *txn, store_t *st, const char *name, uint64_t *out);
 
 /* Map statistics for metrics/admin. */
@@ -111,19 +138,30 @@ typedef struct store_info {
 } store_info_t;
 int store_get_info(store_t *st, store_info_t *out);
 
-/* Consistent compacting copy of the environment to path (a file). */
+/* Consistent compacting copy of the environment to path (a single LMDB file,
+ * mode 0600: open it with MDB_NOSUBDIR, or rename it to DIR/data.mdb). Safe
+ * while serving; written to "path.tmp", fsynced, renamed over path. A map
+ * growth waits for the copy to finish. */
 int store_backup(store_t *st, const char *path);
 
-/* Maps an LMDB return code to our status space. */
+/* Maps an LMDB return code to our status space: MDB_NOTFOUND ENOTFOUND,
+ * MDB_KEYEXIST EEXIST, MDB_MAP_FULL EFULL, MDB_READERS_FULL EAGAIN,
+ * MDB_CORRUPTED / MDB_PAGE_NOTFOUND / MDB_INVALID ECORRUPT,
+ * MDB_VERSION_MISMATCH EVERSION, other MDB codes EIO, a positive errno e -e;
+ * a value already in our space (negative, not an MDB code) passes through. */
 int store_status(int mdb_rc);
 
 /* zstd codecs for stored text. store_compress appends a frame for src to
  * out. store_decompress appends the decoded bytes to out, refusing frames
- * whose declared or actual size exceeds max_out (ENGRAM_ECORRUPT). */
+ * whose declared or actual size exceeds max_out (ENGRAM_ECORRUPT). src must
+ * be exactly one frame; anything malformed is ENGRAM_ECORRUPT and leaves
+ * out->len unchanged. Both are thread-safe. */
 int store_compress(const void *src, size_t len, buf_t *out);
 int store_decompress(const void *src, size_t len, size_t max_out, buf_t *out);
 
-/* Key builder: up to 512 bytes, big-endian integers. */
+/* Key builder: big-endian integers, at most 511 bytes (LMDB's key limit). An
+ * append that does not fit sets overflow and writes nothing; check overflow
+ * before using the key. */
 typedef struct store_key {
     unsigned char b[512];
     size_t len;

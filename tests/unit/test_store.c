@@ -446,7 +446,7 @@ typedef struct grow_arg {
     store_t *st;
     int t;
     int failures;
-    volatile int *stop;
+    int *stop;
     long reads;
 } grow_arg_t;
 
@@ -468,7 +468,7 @@ static void *grow_reader(void *p)
     grow_arg_t *a = p;
     unsigned char *v = malloc(GROW_VAL);
     uint64_t k = (uint64_t)a->t;
-    while (!*a->stop) {
+    while (!__atomic_load_n(a->stop, __ATOMIC_SEQ_CST)) {
         k = (k * 7 + 3) % GROW_KEYS;
         MDB_txn *txn;
         if (store_read_begin(a->st, &txn) != 0) { a->failures++; continue; }
@@ -498,7 +498,7 @@ TEST(map_growth_with_readers)
     o.initial_map_bytes = 1 << 20;
     store_t *st = NULL;
     REQUIRE(store_open(dir, &o, &st) == 0);
-    volatile int stop = 0;
+    int stop = 0;
     pthread_t w[GROW_WRITERS], r[2];
     grow_arg_t wa[GROW_WRITERS], ra[2];
     for (int i = 0; i < 2; i++) {
@@ -510,7 +510,7 @@ TEST(map_growth_with_readers)
         REQUIRE(pthread_create(&w[i], NULL, grow_writer, &wa[i]) == 0);
     }
     for (int i = 0; i < GROW_WRITERS; i++) pthread_join(w[i], NULL);
-    stop = 1;
+    __atomic_store_n(&stop, 1, __ATOMIC_SEQ_CST);
     for (int i = 0; i < 2; i++) pthread_join(r[i], NULL);
     for (int i = 0; i < GROW_WRITERS; i++) CHECK_EQ_INT(wa[i].failures, 0);
     for (int i = 0; i < 2; i++) {
