@@ -65,6 +65,9 @@ typedef struct http_request {
     void *route;              /* opaque to the server: what on_headers decided */
     void *auth;               /* opaque: on_headers' credential result */
     char route_label[64];     /* low-cardinality route name for logs/metrics */
+    /* Scratch space for the application (e.g. the caller's identity found by
+     * on_headers), zeroed for each request, valid until on_done returns. */
+    _Alignas(16) unsigned char app_data[1024];
 
     /* Private to the server. */
     http_conn_t *conn;
@@ -124,6 +127,7 @@ typedef struct http_server_config {
     http_on_error_fn on_error;
     http_on_done_fn on_done;
     void *ud;
+    int drain_ms;                 /* on stop, wait this long for requests in flight: 10000 */
 } http_server_config_t;
 
 typedef struct http_server http_server_t;
