@@ -443,7 +443,12 @@ int store_read_begin(store_t *st, MDB_txn **txn)
         if (rc == 0) return 0;
         store_gate_leave(st);
         *txn = NULL;
-        if (rc == MDB_READERS_FULL) return ENGRAM_EAGAIN;
+        if (rc == MDB_READERS_FULL) {
+            /* Slots of crashed processes (tools) may be what fills the table. */
+            int dead = 0;
+            if (attempt == 0 && mdb_reader_check(st->env, &dead) == 0 && dead > 0) continue;
+            return ENGRAM_EAGAIN;
+        }
         /* Another process grew the map: adopt its size (read-only opens). */
         if (rc == MDB_MAP_RESIZED && attempt < 3 && store_thread_reads(st) == 0) {
             int status = store_gate_resize(st, 0);
@@ -515,6 +520,21 @@ int store_get_info(store_t *st, store_info_t *out)
     return 0;
 }
 
+/* Makes a rename in path's directory durable; best effort. */
+static void sync_parent_dir(const char *path)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir) slash[1] = '\0';
+    else if (slash) *slash = '\0';
+    else snprintf(dir, sizeof dir, ".");
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return;
+    (void)fsync(fd);
+    close(fd);
+}
+
 /* Copies into PATH.tmp, syncs it, then renames over path, so a crash never
  * leaves a half-written file under the final name. The copy runs its own read
  * transaction, counted in the reader gate: a map growth waits for it. */
@@ -534,6 +554,7 @@ int store_backup(store_t *st, const char *path)
     if (close(fd) != 0) { fd = -1; status = -errno; goto fail; }
     fd = -1;
     if (rename(tmp, path) != 0) { status = -errno; goto fail; }
+    sync_parent_dir(path);
     return 0;
 fail:
     if (fd >= 0) close(fd);

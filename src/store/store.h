@@ -38,6 +38,8 @@
 
 #define STORE_FORMAT_VERSION 1
 
+/* A new database goes at the end, before DB__COUNT, with its name added to
+ * db_names in store.c (a static assertion checks the count). */
 typedef enum {
     DB_META = 0,      /* "magic", "version", "seq:<name>" counters, settings */
     DB_USERS,         /* user_id(8) -> user record */
@@ -86,8 +88,9 @@ typedef struct store_options {
  * server (tools). */
 int store_open(const char *dir, const store_options_t *opt, store_t **out);
 /* Stops the writer after the queued batches are committed, then closes.
- * Every read transaction must have ended; no store_write may be in flight
- * from another thread that could still call in after st is freed. */
+ * Writes already queued complete normally (close waits for their callers
+ * to return). Every read transaction must have ended, and no thread may
+ * start using st once close has begun. */
 void store_close(store_t *st);
 /* A thread-local message about the last store_open failure. */
 const char *store_last_error(void);

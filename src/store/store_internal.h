@@ -45,6 +45,7 @@ struct store {
     pthread_cond_t done_cv;   /* callers wait for their op's done flag */
     store_op_t *head, *tail;
     int stopping;
+    long inflight;            /* callers inside store_write */
     int writer_started;
     pthread_t writer;
     uint64_t commits;

@@ -29,9 +29,11 @@
  *    previous commit.
  *
  * store_close() sets stopping; the writer empties the queue before it exits,
- * later store_write calls get ENGRAM_ECLOSED.
+ * and close waits until every caller of a drained op has left store_write
+ * (inflight). A store_write that starts while closing gets ENGRAM_ECLOSED.
  */
 #include <errno.h>
+#include <signal.h>
 
 #include "store/store_internal.h"
 #include "util/common.h"
@@ -165,10 +167,17 @@ static void *writer_main(void *p)
     return NULL;
 }
 
+/* The writer starts with every signal blocked, so process signals go to the
+ * threads that expect them and never interrupt a commit. */
 int store_writer_start(store_t *st)
 {
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     int rc = pthread_create(&st->writer, NULL, writer_main, st);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc) return -rc;
+    pthread_setname_np(st->writer, "engram-writer");
     st->writer_started = 1;
     return 0;
 }
@@ -181,6 +190,11 @@ void store_writer_stop(store_t *st)
     pthread_cond_signal(&st->work_cv);
     pthread_mutex_unlock(&st->mu);
     pthread_join(st->writer, NULL);
+    /* Callers woken by the last batch may not have left store_write yet;
+     * st must outlive them. */
+    pthread_mutex_lock(&st->mu);
+    while (st->inflight > 0) pthread_cond_wait(&st->done_cv, &st->mu);
+    pthread_mutex_unlock(&st->mu);
     st->writer_started = 0;
 }
 
@@ -203,8 +217,10 @@ int store_write(store_t *st, store_write_fn fn, void *arg)
     if (st->tail) st->tail->next = &op;
     else st->head = &op;
     st->tail = &op;
+    st->inflight++;
     pthread_cond_signal(&st->work_cv);
     while (!op.done) pthread_cond_wait(&st->done_cv, &st->mu);
+    if (--st->inflight == 0 && st->stopping) pthread_cond_broadcast(&st->done_cv);
     pthread_mutex_unlock(&st->mu);
     return op.status;
 }

@@ -818,3 +818,44 @@ TEST(open_out_of_memory)
     CHECK(opened);
     test_rmdir(dir);
 }
+
+/* ---- close drains the queue ---------------------------------------------- */
+
+static void *open_gate_later(void *p)
+{
+    (void)p;
+    usleep(200 * 1000);
+    __atomic_store_n(&gate_open, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+TEST(close_drains_queue)
+{
+    char *dir = test_tmpdir();
+    REQUIRE(dir);
+    store_t *st = open_default(dir);
+    REQUIRE(st);
+    pthread_t hold, th[6], opener;
+    fail_arg_t ha = {{DB_CHUNKS, 999, "h", 1, st}, 0, -1, 1};
+    REQUIRE(pthread_create(&hold, NULL, fail_thread, &ha) == 0);
+    while (!__atomic_load_n(&writer_held, __ATOMIC_SEQ_CST)) usleep(1000);
+    fail_arg_t args[6];
+    for (int i = 0; i < 6; i++) {
+        args[i] = (fail_arg_t){{DB_CHUNKS, (uint64_t)i, "q", 1, st}, 0, -1, 0};
+        REQUIRE(pthread_create(&th[i], NULL, fail_thread, &args[i]) == 0);
+    }
+    usleep(300 * 1000); /* all queued behind the held op */
+    REQUIRE(pthread_create(&opener, NULL, open_gate_later, NULL) == 0);
+    store_close(st);  /* returns only after the queue was drained */
+    pthread_join(opener, NULL);
+    pthread_join(hold, NULL);
+    for (int i = 0; i < 6; i++) pthread_join(th[i], NULL);
+    CHECK_EQ_INT(ha.status, 0);
+    for (int i = 0; i < 6; i++) CHECK_EQ_INT(args[i].status, 0);
+    st = open_default(dir);
+    REQUIRE(st);
+    for (int i = 0; i < 6; i++) CHECK_EQ_INT(get_u64(st, (uint64_t)i, "q", 1), 0);
+    CHECK_EQ_INT(get_u64(st, 999, "h", 1), 0);
+    store_close(st);
+    test_rmdir(dir);
+}
