@@ -81,6 +81,10 @@ TEST(open_reopen_keeps_data)
     REQUIRE(st);
     struct stat sb;
     CHECK(stat(sub, &sb) == 0 && (sb.st_mode & 0777) == 0700);
+    unsigned flags = 0;
+    CHECK_EQ_INT(mdb_env_get_flags(store_env(st), &flags), 0);
+    CHECK((flags & (MDB_WRITEMAP | MDB_NOSYNC | MDB_NOMETASYNC | MDB_MAPASYNC)) == 0);
+    CHECK(flags & MDB_NOTLS);
     CHECK_EQ_INT(put_u64(st, 42, "hello", 5), 0);
     CHECK_EQ_INT(get_u64(st, 42, "hello", 5), 0);
     CHECK_EQ_INT(get_u64(st, 43, "hello", 5), ENGRAM_ENOTFOUND);
@@ -173,6 +177,16 @@ TEST(not_lmdb_refused)
     CHECK_EQ_INT(rc, ENGRAM_ECORRUPT);
     CHECK(st == NULL);
     CHECK(strstr(store_last_error(), "not an LMDB") != NULL);
+    /* A short file too. */
+    f = fopen(path, "wb");
+    REQUIRE(f);
+    fputs("short", f);
+    fclose(f);
+    CHECK_EQ_INT(store_open(dir, NULL, &st), ENGRAM_ECORRUPT);
+    CHECK(st == NULL && store_last_error()[0] != '\0');
+    /* A regular file where the directory should be. */
+    CHECK_EQ_INT(store_open(path, NULL, &st), -ENOTDIR);
+    CHECK(strstr(store_last_error(), "cannot create data directory") != NULL);
     test_rmdir(dir);
 }
 
