@@ -111,6 +111,9 @@ typedef int (*store_write_fn)(MDB_txn *txn, void *arg);
  * rolled back, the rest of the batch is not affected), the commit's status
  * if the commit failed, else 0. Thread-safe.
  *
+ * fn must neither commit nor abort txn (nested transactions under it are
+ * fine) and must not call store_write. It runs on the writer thread: keep it
+ * to LMDB work, no network or other slow I/O - the whole batch waits for it.
  * fn returns 0 or a status; a raw MDB code is mapped with store_status.
  * fn returning MDB_MAP_FULL or ENGRAM_EFULL means "the map is full": the
  * writer grows the map and reruns the whole batch (so never use ENGRAM_EFULL
