@@ -66,7 +66,7 @@ void log_write(int level, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
 
-    char ts[40];
+    char ts[64];
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     struct tm tm;

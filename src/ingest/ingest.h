@@ -1,0 +1,35 @@
+/*
+ * ingest.h - the ingestion pool: documents from upload to searchable.
+ *
+ * A fixed pool of worker threads takes ingest jobs (catalog.h) from an
+ * in-memory queue: load the stored bytes, mark the document processing,
+ * decode the text (invalid UTF-8 replaced), chunk it with the collection's
+ * sizes, and hand the chunks to the writer, which commits chunks, postings
+ * and status=completed in one transaction. The queue is only a cache of
+ * DB_JOBS: at start every unfinished job is loaded again, so a crash or a
+ * restart resumes them. A failure fails that document alone, with a message.
+ *
+ * Thread-safety: ingest_submit and ingest_queue_depth from any thread;
+ * ingest_start/ingest_stop from the owner.
+ */
+#ifndef ENGRAM_INGEST_H
+#define ENGRAM_INGEST_H
+
+#include <stddef.h>
+
+#include "catalog/catalog.h"
+#include "store/store.h"
+
+typedef struct ingest ingest_t;
+
+/* Starts threads workers and queues every unfinished job. */
+int ingest_start(store_t *st, int threads, ingest_t **out);
+/* Queues a job just committed by an upload. */
+int ingest_submit(ingest_t *in, const ingest_job_t *job);
+/* Jobs waiting or running. */
+size_t ingest_queue_depth(ingest_t *in);
+/* Finishes the jobs being processed, leaves the rest queued in the store for
+ * the next start, joins the workers and frees in. */
+void ingest_stop(ingest_t *in);
+
+#endif

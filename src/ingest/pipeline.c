@@ -1,0 +1,231 @@
+/*
+ * pipeline.c - the ingestion worker pool (see ingest.h).
+ *
+ * Lock order: only the queue mutex exists here; workers never hold it while
+ * calling into the store.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+
+#include "catalog/catalog.h"
+#include "index/tokenizer.h"
+#include "ingest/chunk.h"
+#include "ingest/ingest.h"
+#include "util/buf.h"
+#include "util/common.h"
+#include "util/log.h"
+#include "util/utf8.h"
+
+struct ingest {
+    store_t *st;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    ingest_job_t *q;
+    size_t head, len, cap;
+    size_t running;
+    int stopping;
+    int n_threads;
+    pthread_t *threads;
+};
+
+static int queue_push(ingest_t *in, const ingest_job_t *job)
+{
+    if (in->len == in->cap) {
+        size_t cap = in->cap ? in->cap * 2 : 64;
+        ingest_job_t *q = eg_malloc(cap * sizeof *q);
+        if (!q) return ENGRAM_ENOMEM;
+        for (size_t i = 0; i < in->len; i++) q[i] = in->q[(in->head + i) % in->cap];
+        eg_free(in->q);
+        in->q = q;
+        in->cap = cap;
+        in->head = 0;
+    }
+    in->q[(in->head + in->len) % in->cap] = *job;
+    in->len++;
+    return 0;
+}
+
+int ingest_submit(ingest_t *in, const ingest_job_t *job)
+{
+    pthread_mutex_lock(&in->mu);
+    int rc = queue_push(in, job);
+    if (!rc) pthread_cond_signal(&in->cv);
+    pthread_mutex_unlock(&in->mu);
+    return rc;
+}
+
+size_t ingest_queue_depth(ingest_t *in)
+{
+    pthread_mutex_lock(&in->mu);
+    size_t n = in->len + in->running;
+    pthread_mutex_unlock(&in->mu);
+    return n;
+}
+
+/* Byte offset -> code point offset, counted incrementally (offsets ascend
+ * within a document, so each call continues from the last). */
+typedef struct cp_counter {
+    const char *text;
+    size_t byte, cps;
+} cp_counter_t;
+
+static uint32_t cp_offset(cp_counter_t *c, size_t byte)
+{
+    if (byte < c->byte) { c->byte = 0; c->cps = 0; }
+    for (; c->byte < byte; c->byte++)
+        if (((unsigned char)c->text[c->byte] & 0xC0) != 0x80) c->cps++;
+    return (uint32_t)c->cps;
+}
+
+static uint64_t count_words(const char *s, size_t n)
+{
+    uint64_t words = 0;
+    int in_word = 0;
+    for (size_t i = 0; i < n; i++) {
+        int space = s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r' || s[i] == '\f' ||
+                    s[i] == '\v';
+        if (!space && !in_word) words++;
+        in_word = !space;
+    }
+    return words;
+}
+
+static void process(ingest_t *in, tokenizer_t *tok, const ingest_job_t *job)
+{
+    char *bytes = NULL, ctype[64];
+    size_t len = 0;
+    coll_config_t cfg;
+    buf_t text = BUF_INIT;
+    chunk_span_t *spans = NULL;
+    size_t n = 0;
+    chunk_in_t *chunks = NULL;
+    int rc = catalog_job_load(in->st, job, &bytes, &len, ctype, &cfg);
+    if (rc == ENGRAM_ENOTFOUND) {
+        /* Deleted before it was processed: just drop the job. */
+        catalog_doc_fail(in->st, job, "document deleted");
+        return;
+    }
+    if (rc) {
+        log_error("ingest: cannot load document %llu: %s", (unsigned long long)job->doc,
+                  engram_strerror(rc));
+        catalog_doc_fail(in->st, job, "the stored file could not be read");
+        return;
+    }
+    catalog_doc_progress(in->st, job, "processing", 0.1);
+
+    size_t bad = utf8_sanitize(bytes, len, &text);
+    if (text.err) { rc = text.err; goto fail; }
+    if (bad) log_debug("ingest: document %llu had %zu invalid UTF-8 sequences replaced",
+                       (unsigned long long)job->doc, bad);
+    int markdown = strcmp(ctype, "text/markdown") == 0;
+    rc = chunk_text(text.data ? text.data : "", text.len, cfg.chunk_size, cfg.chunk_overlap,
+                    markdown, &spans, &n);
+    if (rc) goto fail;
+    if (n == 0) {
+        catalog_doc_fail(in->st, job, "the document contains no text");
+        goto done;
+    }
+    chunks = eg_calloc(n, sizeof *chunks);
+    if (!chunks) { rc = ENGRAM_ENOMEM; goto fail; }
+    cp_counter_t cc = {text.data, 0, 0};
+    for (size_t i = 0; i < n; i++) {
+        chunks[i].text = text.data + spans[i].start;
+        chunks[i].len = spans[i].end - spans[i].start;
+        chunks[i].start = cp_offset(&cc, spans[i].start);
+        chunks[i].end = cp_offset(&cc, spans[i].end);
+        chunks[i].token_count = spans[i].token_count;
+        chunks[i].heading = spans[i].heading;
+    }
+    rc = catalog_doc_complete(in->st, tok, job, chunks, n, count_words(text.data, text.len));
+    if (rc) goto fail;
+    goto done;
+fail:
+    log_error("ingest: document %llu failed: %s", (unsigned long long)job->doc, engram_strerror(rc));
+    if (rc == ENGRAM_EFULL || rc == -ENOSPC)
+        catalog_doc_fail(in->st, job, "storage is full: free disk space and upload again");
+    else if (rc == ENGRAM_ENOMEM)
+        catalog_doc_fail(in->st, job, "the server ran out of memory processing this document");
+    else
+        catalog_doc_fail(in->st, job, "processing failed; see the server log for the request");
+done:
+    eg_free(chunks);
+    chunk_spans_free(spans, n);
+    buf_free(&text);
+    eg_free(bytes);
+}
+
+static void *worker(void *arg)
+{
+    ingest_t *in = arg;
+    tokenizer_t *tok = NULL;
+    if (tokenizer_new(&tok)) {
+        log_error("ingest: cannot create a tokenizer");
+        return NULL;
+    }
+    pthread_mutex_lock(&in->mu);
+    for (;;) {
+        while (!in->stopping && in->len == 0) pthread_cond_wait(&in->cv, &in->mu);
+        if (in->stopping) break;
+        ingest_job_t job = in->q[in->head];
+        in->head = (in->head + 1) % in->cap;
+        in->len--;
+        in->running++;
+        pthread_mutex_unlock(&in->mu);
+        process(in, tok, &job);
+        pthread_mutex_lock(&in->mu);
+        in->running--;
+    }
+    pthread_mutex_unlock(&in->mu);
+    tokenizer_free(tok);
+    return NULL;
+}
+
+int ingest_start(store_t *st, int threads, ingest_t **out)
+{
+    *out = NULL;
+    if (threads < 1) threads = 1;
+    ingest_t *in = eg_calloc(1, sizeof *in);
+    if (!in) return ENGRAM_ENOMEM;
+    in->st = st;
+    pthread_mutex_init(&in->mu, NULL);
+    pthread_cond_init(&in->cv, NULL);
+    ingest_job_t *jobs = NULL;
+    size_t n = 0;
+    int rc = catalog_jobs_pending(st, &jobs, &n);
+    if (rc) goto fail;
+    for (size_t i = 0; i < n && !rc; i++) rc = queue_push(in, &jobs[i]);
+    eg_free(jobs);
+    if (rc) goto fail;
+    if (n) log_info("ingest: resuming %zu unfinished document(s)", n);
+    in->threads = eg_calloc((size_t)threads, sizeof *in->threads);
+    if (!in->threads) { rc = ENGRAM_ENOMEM; goto fail; }
+    for (int i = 0; i < threads; i++) {
+        if (pthread_create(&in->threads[i], NULL, worker, in)) { rc = ENGRAM_ENOMEM; break; }
+        in->n_threads++;
+    }
+    if (rc) { ingest_stop(in); return rc; }
+    *out = in;
+    return 0;
+fail:
+    eg_free(in->q);
+    pthread_mutex_destroy(&in->mu);
+    pthread_cond_destroy(&in->cv);
+    eg_free(in);
+    return rc;
+}
+
+void ingest_stop(ingest_t *in)
+{
+    if (!in) return;
+    pthread_mutex_lock(&in->mu);
+    in->stopping = 1;
+    pthread_cond_broadcast(&in->cv);
+    pthread_mutex_unlock(&in->mu);
+    for (int i = 0; i < in->n_threads; i++) pthread_join(in->threads[i], NULL);
+    eg_free(in->threads);
+    eg_free(in->q);
+    pthread_mutex_destroy(&in->mu);
+    pthread_cond_destroy(&in->cv);
+    eg_free(in);
+}

@@ -1,0 +1,226 @@
+/*
+ * main.c - the engram command line: wires the layers together.
+ *
+ *   engram serve [options]      the HTTP server (see config.c for options)
+ *   engram user add --email E [--admin] [--data DIR]
+ *   engram eval --beir DIR [--mode keyword]
+ *   engram version | help
+ *
+ * serve: open the store, start ingestion (which resumes unfinished jobs),
+ * bind, serve until SIGTERM/SIGINT, then stop accepting, finish in-flight
+ * requests, stop ingestion after its current documents, close the store.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "auth/auth.h"
+#include "config.h"
+#include "eval/beir.h"
+#include "http/http.h"
+#include "ingest/ingest.h"
+#include "store/store.h"
+#include "util/common.h"
+#include "util/hash.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+static http_server_t *the_server;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (the_server) http_server_stop(the_server);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "engram %s - documents in, answers out: a self-hosted retrieval server\n\n"
+            "Usage:\n"
+            "  engram serve [options]            serve the HTTP API (engram serve --help)\n"
+            "  engram user add --email E [--admin] [--password P] [--data DIR]\n"
+            "                                    add a user to a data directory; prints an API key\n"
+            "  engram eval --beir DIR [--mode keyword]\n"
+            "                                    retrieval quality on a BEIR data set\n"
+            "  engram version                    print the version\n"
+            "  engram help                       this text\n",
+            ENGRAM_VERSION);
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    config_t cfg;
+    char err[256];
+    int help;
+    if (config_load(&cfg, argc, argv, &help, err, sizeof err)) {
+        fprintf(stderr, "engram serve: %s\n", err);
+        return 2;
+    }
+    if (help) {
+        config_print_help(stdout);
+        return 0;
+    }
+    if (log_set_level_name(cfg.log_level)) {
+        fprintf(stderr, "engram serve: --log-level must be debug, info, warn or error\n");
+        return 2;
+    }
+    if (cfg.tls_cert[0] || cfg.tls_key[0]) {
+        fprintf(stderr, "engram serve: HTTPS (--tls-cert/--tls-key) is not in this build yet\n");
+        return 2;
+    }
+    if (auth_init()) {
+        fprintf(stderr, "engram serve: cannot initialise the crypto library\n");
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    store_t *st = NULL;
+    int rc = store_open(cfg.data, NULL, &st);
+    if (rc) {
+        log_error("cannot open data directory %s: %s", cfg.data, store_last_error());
+        return 1;
+    }
+    api_t api = {.st = st, .cfg = &cfg, .started_ms = time_now_ms()};
+    rc = ingest_start(st, cfg.ingest_threads, &api.ingest);
+    if (rc) {
+        log_error("cannot start ingestion: %s", engram_strerror(rc));
+        store_close(st);
+        return 1;
+    }
+    http_server_config_t hc = {
+        .listen = cfg.listen,
+        .workers = cfg.http_workers,
+        .max_connections = cfg.max_connections,
+        .max_header_bytes = 16384,
+        .max_body_bytes = 1u << 20,
+        .header_timeout_ms = cfg.header_timeout_ms,
+        .body_timeout_ms = cfg.body_timeout_ms,
+        .idle_timeout_ms = cfg.idle_timeout_ms,
+        .write_timeout_ms = 30000,
+        .on_headers = api_on_headers,
+        .handler = api_handle,
+        .on_error = api_on_error,
+        .on_done = api_on_done,
+        .ud = &api,
+    };
+    rc = http_server_create(&hc, &the_server);
+    if (rc) {
+        log_error("cannot listen on %s: %s", cfg.listen, engram_strerror(rc));
+        ingest_stop(api.ingest);
+        store_close(st);
+        return 1;
+    }
+    api.server = the_server;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+
+    char host[128];
+    snprintf(host, sizeof host, "%s", cfg.listen);
+    char *colon = strrchr(host, ':');
+    if (colon) *colon = '\0';
+    if (!host[0]) snprintf(host, sizeof host, "0.0.0.0");
+    log_info("listening on http://%s:%d (data %s, engram %s)", host, http_server_port(the_server),
+             cfg.data, ENGRAM_VERSION);
+    api.ready = 1;
+    rc = http_server_run(the_server);
+    api.ready = 0;
+    log_info("shutting down: finishing ingestion in progress");
+    ingest_stop(api.ingest);
+    http_server_free(the_server);
+    the_server = NULL;
+    store_close(st);
+    log_info("stopped cleanly");
+    return rc ? 1 : 0;
+}
+
+static int cmd_user(int argc, char **argv)
+{
+    if (argc < 1 || strcmp(argv[0], "add") != 0) {
+        fprintf(stderr, "usage: engram user add --email E [--admin] [--password P] [--data DIR]\n");
+        return 2;
+    }
+    const char *email = NULL, *password = NULL, *data = getenv("ENGRAM_DATA");
+    int admin = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--email") && i + 1 < argc) email = argv[++i];
+        else if (!strcmp(argv[i], "--password") && i + 1 < argc) password = argv[++i];
+        else if (!strcmp(argv[i], "--data") && i + 1 < argc) data = argv[++i];
+        else if (!strcmp(argv[i], "--admin")) admin = 1;
+        else {
+            fprintf(stderr, "engram user add: unknown argument %s\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!email) {
+        fprintf(stderr, "engram user add: --email is required\n");
+        return 2;
+    }
+    if (!data) data = "./engram-data";
+    char generated[33];
+    if (!password) {
+        /* The user signs in with the key; a random password keeps login closed
+         * until an administrator sets one. */
+        unsigned char r[16];
+        hash_random(r, sizeof r);
+        hash_hex(r, sizeof r, generated);
+        password = generated;
+    } else if (strlen(password) < 8) {
+        fprintf(stderr, "engram user add: the password must have at least 8 characters\n");
+        return 2;
+    }
+    if (auth_init()) return 1;
+    store_t *st;
+    int rc = store_open(data, NULL, &st);
+    if (rc) {
+        fprintf(stderr, "engram user add: %s\n", store_last_error());
+        return 1;
+    }
+    char uuid[37], key[AUTH_KEY_LEN + 1];
+    int is_admin = 0;
+    rc = auth_register(st, email, password, admin, AUTH_REG_ADMIN, uuid, key, &is_admin);
+    store_close(st);
+    if (rc == ENGRAM_EEXIST) {
+        fprintf(stderr, "engram user add: a user with email %s already exists\n", email);
+        return 1;
+    }
+    if (rc == ENGRAM_EINVAL) {
+        fprintf(stderr, "engram user add: %s is not a valid email address\n", email);
+        return 2;
+    }
+    if (rc) {
+        fprintf(stderr, "engram user add: %s\n", engram_strerror(rc));
+        return 1;
+    }
+    printf("user %s (%s%s)\napi key: %s\n", uuid, email, is_admin ? ", admin" : "", key);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "serve")) return cmd_serve(argc - 2, argv + 2);
+    if (!strcmp(cmd, "user")) return cmd_user(argc - 2, argv + 2);
+    if (!strcmp(cmd, "eval")) return eval_beir_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        printf("engram %s\n", ENGRAM_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "engram: unknown command \"%s\"\n\n", cmd);
+    usage(stderr);
+    return 2;
+}
