@@ -56,7 +56,7 @@
 
 #define BLOCK_VERSION 1
 #define BLOCK_HDR 11
-#define BLOCK_MAX_BYTES (BLOCK_HDR + BM25_BLOCK * 15)
+#define BLOCK_MAX_BYTES (BLOCK_HDR + BM25_BLOCK * 20)
 #define KEY_MAX (16 + TOK_MAX_TERM + 1 + 8)
 #define DOC_END UINT64_MAX
 #define BOUND_MARGIN 1e-9
@@ -133,6 +133,7 @@ typedef struct block {
     uint32_t max_tf, min_len;
     uint64_t ids[BM25_BLOCK];
     uint32_t tfs[BM25_BLOCK];
+    uint32_t lens[BM25_BLOCK];
 } block_t;
 
 /* Decodes a block whose key says first; ids must lie in [first, limit). */
@@ -147,14 +148,16 @@ static int block_decode(const unsigned char *v, size_t len, uint64_t first, uint
     const unsigned char *p = v + BLOCK_HDR, *end = v + len;
     uint64_t id = first;
     for (uint32_t i = 0; i < n; i++) {
-        uint64_t d, tf;
-        if (varint_get(&p, end, &d) || varint_get(&p, end, &tf)) return ENGRAM_ECORRUPT;
+        uint64_t d, tf, dl;
+        if (varint_get(&p, end, &d) || varint_get(&p, end, &tf) || varint_get(&p, end, &dl))
+            return ENGRAM_ECORRUPT;
         if (i > 0 && d == 0) return ENGRAM_ECORRUPT;
         if (d >= limit - id) return ENGRAM_ECORRUPT; /* id + d must stay below limit */
         id += d;
-        if (tf == 0 || tf > b->max_tf) return ENGRAM_ECORRUPT;
+        if (tf == 0 || tf > b->max_tf || dl < b->min_len || dl > UINT32_MAX) return ENGRAM_ECORRUPT;
         b->ids[i] = id;
         b->tfs[i] = (uint32_t)tf;
+        b->lens[i] = (uint32_t)dl;
     }
     if (p != end) return ENGRAM_ECORRUPT;
     b->n = n;
@@ -174,6 +177,7 @@ static size_t block_encode(const block_t *b, uint64_t first, unsigned char *out)
     for (uint32_t i = 0; i < b->n; i++) {
         o += varint_put(out + o, b->ids[i] - prev);
         o += varint_put(out + o, b->tfs[i]);
+        o += varint_put(out + o, b->lens[i]);
         prev = b->ids[i];
     }
     return o;
@@ -408,6 +412,7 @@ int bm25_add(MDB_txn *txn, store_t *st, tokenizer_t *tok, uint64_t ws, uint64_t 
         if (found && b->n < BM25_BLOCK) {
             b->ids[b->n] = chunk_id;
             b->tfs[b->n] = tf;
+            b->lens[b->n] = dlen;
             b->n++;
             b->max_tf = EG_MAX(b->max_tf, tf);
             b->min_len = EG_MIN(b->min_len, dlen);
@@ -415,6 +420,7 @@ int bm25_add(MDB_txn *txn, store_t *st, tokenizer_t *tok, uint64_t ws, uint64_t 
             b->n = 1;
             b->ids[0] = chunk_id;
             b->tfs[0] = tf;
+            b->lens[0] = dlen;
             b->max_tf = tf;
             b->min_len = dlen;
             first = chunk_id;
@@ -474,6 +480,7 @@ int bm25_remove(MDB_txn *txn, store_t *st, tokenizer_t *tok, uint64_t ws, uint64
         if (j == b->n || b->ids[j] != chunk_id) continue;
         memmove(b->ids + j, b->ids + j + 1, (b->n - j - 1) * sizeof b->ids[0]);
         memmove(b->tfs + j, b->tfs + j + 1, (b->n - j - 1) * sizeof b->tfs[0]);
+        memmove(b->lens + j, b->lens + j + 1, (b->n - j - 1) * sizeof b->lens[0]);
         b->n--;
         key_post(&pk, ws, coll, term, tlen, 0, first);
         MDB_val kv = kval(&pk);
@@ -549,7 +556,7 @@ typedef struct qterm {
     size_t dbi;            /* decoded block (nblk: none) */
     uint32_t pos;
     uint64_t doc;          /* current chunk id, DOC_END when exhausted */
-    uint32_t tf;
+    uint32_t tf, len;      /* of the current chunk */
     block_t blk;
 } qterm_t;
 
@@ -591,6 +598,7 @@ static int qterm_next_geq(qterm_t *q, uint64_t target)
         if (p < b->n) {
             q->doc = b->ids[p];
             q->tf = b->tfs[p];
+            q->len = b->lens[p];
             return 0;
         }
         q->bi++;
@@ -640,6 +648,7 @@ static int qterm_load(qterm_t *q, MDB_cursor *cur, uint64_t ws, uint64_t coll, c
     if ((rc = qterm_decode(q, 0))) return rc;
     q->doc = q->blk.ids[0];
     q->tf = q->blk.tfs[0];
+    q->len = q->blk.lens[0];
     return 0;
 }
 
@@ -674,21 +683,13 @@ static void heap_push(bm25_hit_t *h, size_t *n, bm25_hit_t x)
     }
 }
 
-static int hit_cmp_best_first(const void *a, const void *b)
-{
-    const bm25_hit_t *x = a, *y = b;
-    if (x->score != y->score) return x->score > y->score ? -1 : 1;
-    return x->chunk_id < y->chunk_id ? -1 : x->chunk_id > y->chunk_id;
-}
-
 static inline int may_beat(double bound, double theta)
 {
     return bound + bound * BOUND_MARGIN > theta;
 }
 
 /* The Block-Max WAND loop over q[0..n) (n >= 1). */
-static int bmw_run(MDB_txn *txn, MDB_dbi dl, uint64_t ws, uint64_t coll, qterm_t *q, size_t n,
-                   const scorer_t *s, bm25_filter_fn filter, void *fud, size_t k,
+static int bmw_run(qterm_t *q, size_t n, const scorer_t *s, bm25_filter_fn filter, void *fud, size_t k,
                    bm25_hit_t *heap, size_t *nheap, uint32_t *ord)
 {
     double theta = -INFINITY;
@@ -720,16 +721,18 @@ static int bmw_run(MDB_txn *txn, MDB_dbi dl, uint64_t ws, uint64_t coll, qterm_t
         }
         if (may_beat(bsum, theta)) {
             if (q[ord[0]].doc == pd) {
-                uint32_t len;
-                int found;
-                if ((rc = doclen_get(txn, dl, ws, coll, pd, &len, &found))) return rc;
-                if (!found) return ENGRAM_ECORRUPT;
-                double score = 0;
-                for (size_t i = 0; i < n; i++) {
-                    if (q[i].doc != pd) continue;
-                    if (len < q[i].blk.min_len) return ENGRAM_ECORRUPT;
-                    score += q[i].widf * tf_part(s, q[i].tf, len);
+                /* sum in query term order, whatever the cursor order, so
+                 * equal documents get bit-equal scores */
+                uint32_t *m = ord + n;
+                for (size_t i = 0; i <= p; i++) {
+                    uint32_t x = ord[i];
+                    size_t j = i;
+                    while (j > 0 && m[j - 1] > x) { m[j] = m[j - 1]; j--; }
+                    m[j] = x;
                 }
+                double score = 0;
+                for (size_t i = 0; i <= p; i++)
+                    score += q[m[i]].widf * tf_part(s, q[m[i]].tf, q[m[i]].len);
                 bm25_hit_t h = {pd, score};
                 if ((*nheap < k || hit_worse(&heap[0], &h)) && (!filter || filter(pd, fud))) {
                     if (*nheap < k) {
@@ -787,7 +790,7 @@ int bm25_search(MDB_txn *txn, store_t *st, tokenizer_t *tok, uint64_t ws, uint64
     double avg = total > 0 ? (double)total / (double)N : 1.0;
     scorer_t sc = {prm.k1, prm.k1 * (1 - prm.b), prm.k1 * prm.b / avg};
     q = eg_calloc(tl.n, sizeof *q);
-    ord = eg_malloc(tl.n * sizeof *ord);
+    ord = eg_malloc(2 * tl.n * sizeof *ord);
     if (!q || !ord) { rc = ENGRAM_ENOMEM; goto fail; }
     if ((rc = store_status(mdb_cursor_open(txn, store_dbi(st, DB_BM25_POSTINGS), &cur)))) goto fail;
     for (size_t i = 0; i < tl.n; i++) {
@@ -809,10 +812,13 @@ int bm25_search(MDB_txn *txn, store_t *st, tokenizer_t *tok, uint64_t ws, uint64
     mdb_cursor_close(cur);
     cur = NULL;
     if (nq == 0) goto fail;
-    rc = bmw_run(txn, store_dbi(st, DB_BM25_DOCLEN), ws, coll, q, nq, &sc, filter, filter_ud,
-                 k, out, &nheap, ord);
+    rc = bmw_run(q, nq, &sc, filter, filter_ud, k, out, &nheap, ord);
     if (rc) { nheap = 0; goto fail; }
-    qsort(out, nheap, sizeof *out, hit_cmp_best_first);
+    /* heap order -> best first: pop the worst to the back */
+    for (size_t n = nheap; n > 1; n--) {
+        bm25_hit_t t = out[0]; out[0] = out[n - 1]; out[n - 1] = t;
+        heap_down(out, n - 1, 0);
+    }
 fail:
     *n_out = nheap;
     if (cur) mdb_cursor_close(cur);
