@@ -200,6 +200,25 @@ def test_key_read_scope(s):
 
 
 @suite.test
+def test_key_last_used_at(s):
+    k = new_key(s, admin_key(), ["read"])
+    r = expect(s.client.get("/auth/keys", key=admin_key()), 200)
+    mine = [x for x in r.json["data"] if x["id"] == k["id"]]
+    check(mine, "new key not listed")
+    eq(mine[0]["last_used_at"], None, "last_used_at of an unused key")
+    expect(s.client.get("/collections", key=k["api_key"]), 200)
+    deadline = time.time() + 5
+    while True:
+        r = expect(s.client.get("/auth/keys", key=admin_key()), 200)
+        mine = [x for x in r.json["data"] if x["id"] == k["id"]]
+        if mine[0]["last_used_at"] or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    check(mine[0]["last_used_at"] and TIME_RE.match(mine[0]["last_used_at"]),
+          "last_used_at after use: %r" % mine[0]["last_used_at"])
+
+
+@suite.test
 def test_key_write_only_cannot_read(s):
     wo = new_key(s, admin_key(), ["write"])["api_key"]
     expect(s.client.get("/collections", key=wo), 403, "FORBIDDEN", what="write key GET /collections")
@@ -632,6 +651,87 @@ def test_document_large_json_content(s):
 
 
 @suite.test
+def test_document_same_bytes_other_collection(s):
+    other = create_collection(s.client, admin_key())
+    r = s.client.post("/documents", {"collection_id": other["id"], "content": S["doc_content"]},
+                      key=admin_key())
+    expect(r, 202, what="same bytes into another collection")
+    check(r.json["id"] != S["doc"]["id"], "another collection got the first document's id")
+    eq(r.json["collection_id"], other["id"], "collection_id")
+    wait_completed(s.client, admin_key(), r.json["id"])
+    expect(s.client.delete("/collections/" + other["id"], key=admin_key()), 204)
+
+
+@suite.test
+def test_document_list_pagination(s):
+    c = create_collection(s.client, admin_key())
+    ids = set()
+    for i in range(5):
+        ids.add(upload_text(s.client, admin_key(), c["id"], "page doc %d %s" % (i, nonce()))["id"])
+    path = "/documents?collection_id=" + c["id"]
+    r1 = expect(s.client.get(path + "&limit=2", key=admin_key()), 200)
+    eq(r1.json["pagination"], {"total": 5, "limit": 2, "offset": 0, "has_more": True}, "page 1")
+    r3 = expect(s.client.get(path + "&limit=2&offset=4", key=admin_key()), 200)
+    eq(len(r3.json["data"]), 1, "last page size")
+    eq(r3.json["pagination"]["has_more"], False, "last page has_more")
+    got = set(d["id"] for d in list_all(s.client, admin_key(), path, page=2))
+    eq(got, ids, "ids across pages")
+    for i in ids:
+        wait_completed(s.client, admin_key(), i)
+
+
+@suite.test
+def test_document_patch_empty_body(s):
+    d = S["doc"]
+    before = expect(s.client.get("/documents/" + d["id"], key=admin_key()), 200).json
+    r = expect(s.client.patch("/documents/" + d["id"], {}, key=admin_key()), 200,
+               what="PATCH with {}")
+    eq(r.json.get("title"), before["title"], "title after empty PATCH")
+    eq(r.json.get("metadata"), before["metadata"], "metadata after empty PATCH")
+
+
+@suite.test
+def test_document_delete_while_processing(s):
+    c = create_collection(s.client, admin_key())
+    w = nonce()
+    text = ("Short-lived %s.\n\n" % w) + "\n\n".join(words(150, seed=300 + i) for i in range(200))
+    d = upload_text(s.client, admin_key(), c["id"], text)
+    r = s.client.delete("/documents/" + d["id"], key=admin_key())
+    expect(r, 204, what="DELETE a document still being processed")
+    expect(s.client.get("/documents/" + d["id"], key=admin_key()), 404, "NOT_FOUND")
+    # Give a worker that had the job time to finish (or abandon) it.
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        eq(search(s.client, admin_key(), w)["results"], [], "search after deleting a pending doc")
+        expect(s.client.get("/documents/" + d["id"], key=admin_key()), 404, "NOT_FOUND",
+               what="deleted pending doc came back")
+        time.sleep(0.5)
+    r = expect(s.client.get("/collections/" + c["id"], key=admin_key()), 200)
+    eq((r.json["document_count"], r.json["chunk_count"]), (0, 0), "collection counts")
+    eq(list_all(s.client, admin_key(), "/documents?collection_id=" + c["id"]), [], "document list")
+
+
+@suite.test
+def test_collection_delete_while_processing(s):
+    c = create_collection(s.client, admin_key())
+    w = nonce()
+    ids = []
+    for i in range(3):
+        text = ("Doomed %s %d.\n\n" % (w, i)) + "\n\n".join(words(150, seed=700 + i * 50 + j)
+                                                          for j in range(100))
+        ids.append(upload_text(s.client, admin_key(), c["id"], text)["id"])
+    expect(s.client.delete("/collections/" + c["id"], key=admin_key()), 204,
+           what="DELETE a collection with documents in processing")
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        eq(search(s.client, admin_key(), w)["results"], [], "search after collection delete")
+        for i in ids:
+            expect(s.client.get("/documents/" + i, key=admin_key()), 404, "NOT_FOUND")
+        time.sleep(0.5)
+    expect(s.client.get("/collections/" + c["id"], key=admin_key()), 404, "NOT_FOUND")
+
+
+@suite.test
 def test_document_delete(s):
     coll = S["coll"]["id"]
     w = nonce()
@@ -843,6 +943,86 @@ def test_retrieval_metadata_filter(s):
     eq(res["results"][0]["document"]["metadata"], {"lang": "en"}, "filtered doc metadata")
     res = search(s.client, admin_key(), w, collection_id=c["id"], metadata_filter={"lang": "fr"})
     eq(res["results"], [], "filtered lang=fr")
+
+
+@suite.test
+def test_retrieval_metadata_filter_types(s):
+    c = create_collection(s.client, admin_key())
+    w = nonce()
+    a = upload_text(s.client, admin_key(), c["id"], "First %s." % w,
+                    metadata={"n": 1, "ok": True, "tag": "x"})
+    b = upload_text(s.client, admin_key(), c["id"], "Second %s." % w,
+                    metadata={"n": 2, "ok": False, "tag": "x"})
+    wait_completed(s.client, admin_key(), a["id"])
+    wait_completed(s.client, admin_key(), b["id"])
+
+    def ids(f):
+        res = search(s.client, admin_key(), w, collection_id=c["id"], metadata_filter=f)
+        return sorted(x["document"]["id"] for x in res["results"])
+    eq(ids({"n": 1}), [a["id"]], "filter n=1")
+    eq(ids({"ok": False}), [b["id"]], "filter ok=false")
+    eq(ids({"tag": "x"}), sorted([a["id"], b["id"]]), "filter tag=x")
+    eq(ids({"tag": "x", "n": 2}), [b["id"]], "filter tag=x and n=2")
+    eq(ids({"n": "1"}), [], "filter n='1' (a string is not the number 1)")
+    eq(ids({}), sorted([a["id"], b["id"]]), "empty filter")
+
+
+@suite.test
+def test_retrieval_unicode_case(s):
+    c = create_collection(s.client, admin_key())
+    d = upload_text(s.client, admin_key(), c["id"],
+                    "Die Straße führt nach München; ein naïve café in Ærøskøbing.")
+    other = upload_text(s.client, admin_key(), c["id"], "Nothing related at all here.")
+    wait_completed(s.client, admin_key(), d["id"])
+    wait_completed(s.client, admin_key(), other["id"])
+    for q in ("MÜNCHEN", "münchen", "Café", "CAFÉ", "ærøskøbing"):
+        res = search(s.client, admin_key(), q, collection_id=c["id"])
+        eq([x["document"]["id"] for x in res["results"]], [d["id"]], "query %r" % q)
+
+
+@suite.test
+def test_retrieval_empty_query(s):
+    r = s.client.post("/retrievals", {"query": "", "mode": "keyword"}, key=admin_key())
+    expect(r, (200, 422), what="empty query")
+    if r.status == 200:
+        eq(r.json["results"], [], "results for an empty query")
+    r = s.client.post("/retrievals", {"query": "the of and", "mode": "keyword"}, key=admin_key())
+    expect(r, 200, what="stop-word-only query")
+
+
+@suite.test
+def test_concurrent_uploads_and_searches(s):
+    import threading
+    errors = []
+    found = {}
+
+    def worker(n):
+        try:
+            c = create_collection(s.client, admin_key())
+            mine = []
+            for i in range(4):
+                w = nonce()
+                d = upload_text(s.client, admin_key(), c["id"], "Thread %d doc %d about %s. %s"
+                                % (n, i, w, words(60, seed=n * 10 + i)))
+                mine.append((w, d["id"]))
+                search(s.client, admin_key(), w)
+            for w, d in mine:
+                wait_completed(s.client, admin_key(), d, timeout=60)
+            for w, d in mine:
+                res = search(s.client, admin_key(), w)
+                found[w] = (d, [x["document"]["id"] for x in res["results"]])
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append("thread %d: %s" % (n, e))
+
+    ts = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(120)
+    check(not errors, "; ".join(errors[:3]))
+    eq(len(found), 24, "documents checked")
+    for w, (d, got) in found.items():
+        eq(got, [d], "search for %s" % w)
 
 
 @suite.test
