@@ -123,6 +123,7 @@ struct http_server {
     atomic_int stopping;
     http_conn_t *conns;         /* loop thread only */
     int n_dispatched;           /* loop thread only */
+    int accept_paused;          /* listener out of epoll after EMFILE */
 
     pthread_t *threads;
     int n_threads;
@@ -729,7 +730,9 @@ static void conn_start_request(http_conn_t *c, int head_len)
     c->cl_left = c->head.content_length > 0 ? (uint64_t)c->head.content_length : 0;
     c->body_announced = c->chunked || c->cl_left > 0;
     if (s->cfg.on_headers) {
+        log_set_request_id(req->request_id);
         rc = s->cfg.on_headers(req, s->cfg.ud);
+        log_set_request_id(NULL);
         if (req->responded || rc) {
             if (!req->responded) conn_error(c, 500, "request refused");
             else conn_after_loop_answer(c);
@@ -948,7 +951,13 @@ static void accept_all(http_server_t *s)
         int fd = accept4(s->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
-            return; /* EAGAIN, or EMFILE & co.: retried on the next event */
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* Out of descriptors: stop listening for a tick instead of
+                 * spinning on a level-triggered listener. */
+                epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->lfd, NULL);
+                s->accept_paused = 1;
+            }
+            return;
         }
         char remote[64];
         format_remote(&ss, remote, sizeof remote);
@@ -1273,6 +1282,10 @@ int http_server_run(http_server_t *s)
         if (now >= next_scan) {
             check_timeouts(s, now);
             next_scan = now + ms_ns(TICK_MS);
+            if (s->accept_paused && !stopping) {
+                s->accept_paused = 0;
+                epoll_add_tag(s->epfd, s->lfd, &tag_listen);
+            }
         }
         if (stopping && (!has_live(s) || now >= drain_deadline)) break;
     }

@@ -828,3 +828,42 @@ TEST(ipv6_and_listen_forms)
         CHECK(s == NULL);
     }
 }
+
+static void on_error(http_request_t *req, int status, const char *message, void *ud)
+{
+    (void)ud;
+    char body[128];
+    int n = snprintf(body, sizeof body, "E%d %s", status, message);
+    http_respond(req, status, "text/plain", body, (size_t)n, "X-Err: 1\r\n");
+}
+
+TEST(on_error_renders_server_errors)
+{
+    http_server_config_t cfg;
+    default_cfg(&cfg);
+    cfg.on_error = on_error;
+    server_t sv;
+    REQUIRE(start_cfg(&sv, &cfg) == 0);
+    static resp_t r;
+    char v[64];
+    client_t *c = cl_connect(sv.port);
+    REQUIRE(c);
+    CHECK(cl_sends(c, "GET / HTTP/1.1\r\nHost : t\r\n\r\n") == 0);
+    REQUIRE(read_resp(c, &r, 0) == 0);
+    CHECK_EQ_INT(r.status, 400);
+    CHECK(strncmp(r.body, "E400 ", 5) == 0);
+    CHECK(resp_header(&r, "X-Err", v, sizeof v));
+    CHECK(resp_header(&r, "X-Request-ID", v, sizeof v));
+    CHECK(resp_header(&r, "Connection", v, sizeof v));
+    CHECK_STR(v, "close");
+    CHECK(cl_closed(c));
+    cl_close(c);
+    c = cl_connect(sv.port);
+    REQUIRE(c);
+    CHECK(cl_sends(c, "GET / HTTP/1.1\r\n") == 0);
+    REQUIRE(read_resp(c, &r, 0) == 0);
+    CHECK_EQ_INT(r.status, 408);
+    CHECK(strncmp(r.body, "E408 ", 5) == 0);
+    cl_close(c);
+    stop(&sv);
+}
