@@ -538,6 +538,56 @@ def test_unauthenticated_big_body_rejected_early(s):
 
 
 @suite.test
+def test_upload_over_configured_max_413(s):
+    srv = s.new_server(extra_args=["--max-upload-mb", "1", "--open-registration"])
+    srv.start()
+    c = s.client.__class__(srv.port, forbid_5xx=True)
+    r = expect(c.post("/auth/register", {"email": "m@example.com", "password": "long enough pw"}),
+               201)
+    key = r.json["api_key"]
+    coll = create_collection(c, key)["id"]
+    data = b"heron wading in the water\n" * 60000
+    body, ct = multipart_body({"collection_id": coll}, [("file", "big.txt", "text/plain", data)])
+    head = ("POST /api/v1/documents HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+            "Content-Type: %s\r\nContent-Length: %d\r\n\r\n" % (key, ct, len(body))).encode()
+    for what, payload in (("multipart", head + body),
+                          ("json", json_upload_request(key, coll, data.decode()))):
+        rc = RawConn(srv.port, timeout=15)
+        t = threading.Thread(target=lambda: send_quietly(rc, payload), daemon=True)
+        t.start()
+        try:
+            try:
+                read_error(rc, 413, "PAYLOAD_TOO_LARGE")
+            except ConnectionResetError:
+                raise AssertionError("%s: connection reset before the 413 could be read" % what)
+            check(rc.is_closed(), "%s: connection still open after 413" % what)
+        finally:
+            rc.close()
+            t.join(5)
+    r = expect(c.get("/documents?collection_id=" + coll, key=key), 200)
+    eq(r.json["data"], [], "documents after refused uploads")
+    # Under the limit still works.
+    small, ct2 = multipart_body({"collection_id": coll}, [("file", "ok.txt", "text/plain", data[:500000])])
+    r = c.req("POST", "/documents", raw_body=small, content_type=ct2, key=key)
+    expect(r, 202, what="upload under the limit")
+    eq(srv.stop(), 0, "exit code of the --max-upload-mb server")
+
+
+def json_upload_request(key, coll, text):
+    body = json.dumps({"collection_id": coll, "content": text}).encode()
+    return ("POST /api/v1/documents HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+            "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+            % (key, len(body))).encode() + body
+
+
+def send_quietly(conn, payload):
+    try:
+        conn.send(payload)
+    except OSError:
+        pass
+
+
+@suite.test
 def test_server_still_serves(s):
     # After all of the above the server answers normally.
     expect(s.client.get("/health", api=False), 200)

@@ -420,6 +420,146 @@ def test_slow_header_closed(s):
 
 
 @suite.test
+def test_expect_100_continue(s):
+    body = b'{"name":"expect-continue"}'
+    c = RawConn(s.server.port)
+    try:
+        c.send(b"POST /api/v1/collections HTTP/1.1\r\nHost: x\r\n" + auth() +
+               b"Content-Type: application/json\r\nExpect: 100-continue\r\n"
+               b"Content-Length: %d\r\n\r\n" % len(body))
+        # curl waits up to 1 s for the interim answer, then sends anyway.
+        c.sock.settimeout(1.0)
+        try:
+            data = c.sock.recv(65536)
+            c.buf += data
+        except socket.timeout:
+            pass
+        c.sock.settimeout(10)
+        if c.buf.startswith(b"HTTP/1.1 100"):
+            r = c.read_response(head_only=True)
+            eq(r.status, 100, "interim status")
+        else:
+            check(not c.buf, "final answer before the body was sent: %r" % c.buf[:60])
+        c.send(body)
+        r = c.read_response()
+        eq(r.status, 201, "final status (body %s)" % short(r.body))
+        eq(r.json.get("name"), "expect-continue", "name")
+    finally:
+        c.close()
+
+
+@suite.test
+def test_expect_100_continue_bad_key(s):
+    c = RawConn(s.server.port, timeout=5)
+    try:
+        c.send(b"POST /api/v1/collections HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\n"
+               b"Content-Type: application/json\r\nExpect: 100-continue\r\n"
+               b"Content-Length: 5000\r\n\r\n")
+        r = c.read_response()
+        expect_error(r, 401, "Expect: 100-continue with a bad key")
+    finally:
+        c.close()
+
+
+@suite.test
+def test_get_with_body_then_pipelined(s):
+    # The body of a GET is consumed, never taken for the next request.
+    c = RawConn(s.server.port)
+    try:
+        smuggled = b"GET /api/v1/nope HTTP/1.1\r\nHost: x\r\n\r\n"
+        c.send(b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(smuggled)
+               + smuggled + get_req(extra=b"X-Request-ID: after-body\r\n"))
+        r1 = c.read_response()
+        check(r1.status in (200, 400), "GET with a body: %s" % r1.status)
+        if r1.status == 200:
+            r2 = c.read_response()
+            eq((r2.status, r2.headers.get("x-request-id")), (200, "after-body"),
+               "the request after the body (a 404 means the body was parsed as a request)")
+    finally:
+        c.close()
+
+
+@suite.test
+def test_lowercase_header_names(s):
+    body = b'{"name":"lower-headers"}'
+    c = RawConn(s.server.port)
+    try:
+        c.send(b"POST /api/v1/collections HTTP/1.1\r\nhost: x\r\nauthorization: Bearer " +
+               S["key"].encode() + b"\r\ncontent-type: application/json\r\n"
+               b"content-length: %d\r\nx-request-id: lower-1\r\n\r\n" % len(body) + body)
+        r = c.read_response()
+        eq(r.status, 201, "status (body %s)" % short(r.body))
+        eq(r.headers.get("x-request-id"), "lower-1", "request id")
+    finally:
+        c.close()
+
+
+@suite.test
+def test_absolute_form_and_missing_host(s):
+    for req in (b"GET http://127.0.0.1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+                b"GET /health HTTP/1.1\r\n\r\n"):
+        c = RawConn(s.server.port)
+        try:
+            c.send(req)
+            r = c.read_response()
+            check(r.status in (200, 400), "%r: status %s" % (req[:40], r.status))
+            if r.status != 200:
+                check_error_body(r.status, r.headers, r.body, r.json, repr(req[:40]))
+        finally:
+            c.close()
+
+
+@suite.test
+def test_body_and_idle_timeouts(s):
+    srv = Server(s.binary, extra_args=["--body-timeout-ms", "500", "--idle-timeout-ms", "700"],
+                 optional_args=["--rate-limit", "0"])
+    s.extra_servers.append(srv)
+    try:
+        srv.start()
+    except RuntimeError as e:
+        raise AssertionError("flag missing: --body-timeout-ms/--idle-timeout-ms refused (%s)" %
+                             str(e).splitlines()[0])
+    try:
+        # Body stalls after 10 of 100 bytes.
+        c = RawConn(srv.port, timeout=10)
+        c.send(b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Content-Length: 100\r\n\r\n{\"email\":")
+        t0 = time.time()
+        closed = wait_closed(c, 5)
+        check(closed, "a stalled body was not cut off within 5 s")
+        check(time.time() - t0 < 3, "stalled body cut off only after %.1fs" % (time.time() - t0))
+        if c.buf:
+            check(c.buf.split(b" ")[1] in (b"408", b"400"), "answer to a stalled body: %r" % c.buf[:40])
+        c.close()
+        # An idle keep-alive connection is closed after the idle timeout.
+        c = RawConn(srv.port, timeout=10)
+        c.send(get_req())
+        eq(c.read_response().status, 200, "first request")
+        t0 = time.time()
+        check(wait_closed(c, 5), "idle keep-alive connection not closed within 5 s")
+        check(time.time() - t0 < 3, "idle connection closed only after %.1fs" % (time.time() - t0))
+        c.close()
+    finally:
+        eq(srv.stop(), 0, "second server exit code")
+
+
+def wait_closed(c, limit):
+    t0 = time.time()
+    try:
+        while time.time() - t0 < limit:
+            c.sock.settimeout(max(0.05, limit - (time.time() - t0)))
+            data = c.sock.recv(4096)
+            if not data:
+                return True
+            c.buf += data
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+    return False
+
+
+@suite.test
 def test_idle_keep_alive_connection_does_not_block_shutdown_later(s):
     # Left open on purpose: the final SIGTERM (checked by the harness) must
     # still exit 0 within 15 s with an idle keep-alive connection around.
