@@ -233,6 +233,78 @@ def test_b_deletes_own_collection_only(s):
 
 
 @suite.test
+def test_workspaces_of_one_user_are_separate(s):
+    A, B = S["A"], S["B"]
+    team = expect(s.client.post("/workspaces", {"name": "team"}, key=A["key"]), 201).json["id"]
+    a_team = expect(s.client.post("/auth/keys", {"name": "t", "scopes": ["read", "write"],
+                                                 "workspace_id": team}, key=A["key"]), 201)
+    a_team = a_team.json["api_key"]
+    expect(s.client.post("/workspaces/%s/members" % team, {"email": B["email"], "role": "editor"},
+                         key=A["key"]), 201)
+    b_team = expect(s.client.post("/auth/keys", {"name": "t", "scopes": ["read", "write"],
+                                                 "workspace_id": team}, key=B["key"]), 201)
+    b_team = b_team.json["api_key"]
+    w = nonce()
+    tc = create_collection(s.client, b_team, name="team-coll")  # an editor may write
+    d = upload_text(s.client, b_team, tc["id"], "Team knowledge about %s." % w)
+    wait_completed(s.client, a_team, d["id"])
+    eq([x["document"]["id"] for x in search(s.client, a_team, w)["results"]], [d["id"]],
+       "A's team key finds the team document")
+    for who, k in (("A personal", A["key"]), ("B personal", B["key"])):
+        eq(search(s.client, k, w, top_k=100)["results"], [], "%s key searching team words" % who)
+        nf(s.client.get("/collections/" + tc["id"], key=k), "%s key GET team collection" % who)
+        nf(s.client.get("/documents/" + d["id"], key=k), "%s key GET team document" % who)
+        items = list_all(s.client, k, "/collections")
+        check(all(c["id"] != tc["id"] for c in items), "%s key lists the team collection" % who)
+    # And the other way round: the team key does not see A's personal objects.
+    eq(search(s.client, a_team, S["a_word"], top_k=100)["results"], [],
+       "team key searching A's personal words")
+    nf(s.client.get("/collections/" + S["a_coll"]["id"], key=a_team), "team key GET A's collection")
+    nf(s.client.post("/retrievals", {"query": w, "mode": "keyword",
+                                     "collection_id": S["a_coll"]["id"]}, key=a_team),
+       "team key searching A's personal collection")
+
+
+@suite.test
+def test_concurrent_users_never_mix(s):
+    import threading
+    A, B = S["A"], S["B"]
+    ca = create_collection(s.client, A["key"])
+    cb = create_collection(s.client, B["key"])
+    common = nonce()
+    errors = []
+    seen = {"A": set(), "B": set()}
+    owned = {"A": set(), "B": set()}
+
+    def run(who, key, coll):
+        try:
+            for i in range(6):
+                d = upload_text(s.client, key, coll, "%s writes %s number %d. %s" %
+                                (who, common, i, words(30, seed=i)))
+                owned[who].add(d["id"])
+                for x in search(s.client, key, common, top_k=100)["results"]:
+                    seen[who].add(x["document"]["id"])
+            for dd in list(owned[who]):
+                wait_completed(s.client, key, dd, timeout=60)
+            for x in search(s.client, key, common, top_k=100)["results"]:
+                seen[who].add(x["document"]["id"])
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append("%s: %s" % (who, e))
+
+    ts = [threading.Thread(target=run, args=("A", A["key"], ca["id"])),
+          threading.Thread(target=run, args=("B", B["key"], cb["id"]))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(120)
+    check(not errors, "; ".join(errors))
+    check(not (seen["A"] & owned["B"]), "A's searches returned B's documents")
+    check(not (seen["B"] & owned["A"]), "B's searches returned A's documents")
+    eq(seen["A"] & owned["A"], owned["A"], "A finds all of its own documents")
+    eq(seen["B"] & owned["B"], owned["B"], "B finds all of its own documents")
+
+
+@suite.test
 def test_disabled_user_refused(s):
     C = make_user(s.client, S["A"]["key"])
     expect(s.client.get("/collections", key=C["key"]), 200, what="C before disable")

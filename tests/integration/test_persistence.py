@@ -89,6 +89,35 @@ def test_clean_restart_keeps_everything(s):
 
 
 @suite.test
+def test_changes_survive_restart(s):
+    k = S["key"]
+    expect(s.client.patch("/documents/" + S["docs"][2], {"title": "renamed", "metadata": {"n": 20}},
+                           key=k), 200)
+    expect(s.client.patch("/collections/" + S["coll"]["id"], {"description": "changed"}, key=k), 200)
+    gone = create_collection(s.client, k, name="gone")
+    d = upload_text(s.client, k, gone["id"], "Ephemeral %s." % nonce())
+    wait_completed(s.client, k, d["id"])
+    expect(s.client.delete("/collections/" + gone["id"], key=k), 204)
+    t = expect(s.client.post("/workspaces", {"name": "kept-team"}, key=k), 201).json
+    rc = s.restart_server()
+    eq(rc, 0, "exit code after SIGTERM")
+    r = expect(s.client.get("/documents/" + S["docs"][2], key=k), 200)
+    eq((r.json["title"], r.json["metadata"]), ("renamed", {"n": 20}), "patched document")
+    r = expect(s.client.get("/collections/" + S["coll"]["id"], key=k), 200)
+    eq(r.json["description"], "changed", "patched collection")
+    expect(s.client.get("/collections/" + gone["id"], key=k), 404, "NOT_FOUND",
+           what="deleted collection after restart")
+    expect(s.client.get("/documents/" + d["id"], key=k), 404, "NOT_FOUND",
+           what="document of a deleted collection after restart")
+    r = expect(s.client.post("/collections", {"name": "gone"}, key=k), 201,
+               what="reuse a deleted collection's name after restart")
+    expect(s.client.delete("/collections/" + r.json["id"], key=k), 204)
+    r = expect(s.client.get("/workspaces", key=k), 200)
+    eq([w.get("role") for w in r.json["data"] if w.get("id") == t["id"]], ["admin"],
+       "created workspace after restart")
+
+
+@suite.test
 def test_crash_after_202_resumes(s):
     k = S["key"]
     w = nonce()
@@ -106,7 +135,7 @@ def test_crash_after_202_resumes(s):
     eq(len(chunks), st["chunk_count"], "chunk list vs chunk_count (no duplicates from a resumed job)")
     eq([c["chunk_index"] for c in chunks], list(range(len(chunks))), "chunk order after resume")
     r = expect(s.client.get("/collections/" + S["coll"]["id"], key=k), 200)
-    eq(r.json["document_count"], 4, "document_count after crash")
+    eq(r.json["document_count"], 4, "document_count after crash")  # 3 + this one
     eq(r.json["chunk_count"], sum(S["chunks"].values()) + st["chunk_count"],
        "chunk_count after crash")
     S["crash_doc"] = d["id"]
