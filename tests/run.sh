@@ -32,6 +32,23 @@ for bin in build/asan/tests/test_*; do
     done < <("$bin" --list)
 done
 
+for bin in build/asan/fuzz/fuzz_*; do
+    [[ -x $bin ]] || continue
+    name=$(basename "$bin")
+    [[ -n $only && $name != *"$only"* ]] && continue
+    corpus="tests/fuzz/corpus/${name#fuzz_}"
+    log="$log_dir/$name.replay.log"
+    if [[ -d $corpus ]] && timeout 300 "$bin" "$corpus" >"$log" 2>&1; then
+        passed=$((passed + 1))
+        echo "PASS $name.corpus_replay"
+    else
+        failed=$((failed + 1))
+        failures+=("$name.corpus_replay")
+        echo "FAIL $name.corpus_replay"
+        sed 's/^/    /' "$log" | head -40
+    fi
+done
+
 for suite in tests/integration/test_*.py; do
     [[ -f $suite ]] || continue
     name=$(basename "$suite" .py)

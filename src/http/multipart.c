@@ -102,6 +102,15 @@ static int parse_headers(const char *h, size_t len, multipart_part_t *part, cons
     return 0;
 }
 
+/* A delimiter is "--boundary" followed by "--" (the last one) or by
+ * optional whitespace and CRLF; anything else is part of the data. */
+static int delimiter_ends(const char *p, const char *end)
+{
+    if (end - p >= 2 && p[0] == '-' && p[1] == '-') return 1;
+    while (p < end && (*p == ' ' || *p == '\t')) p++;
+    return end - p >= 2 && p[0] == '\r' && p[1] == '\n';
+}
+
 int multipart_parse(const char *body, size_t len, const char *boundary, multipart_part_t *parts,
                     size_t *n_parts, const char **error)
 {
@@ -159,8 +168,8 @@ int multipart_parse(const char *body, size_t len, const char *boundary, multipar
         while (q < end) {
             const char *m = memmem(q, (size_t)(end - q), delim, dlen);
             if (!m) break;
-            if (m - p >= 2 && m[-2] == '\r' && m[-1] == '\n') { next = m; break; }
-            if (m == p) { next = m; break; }
+            int line_start = (m - p >= 2 && m[-2] == '\r' && m[-1] == '\n') || m == p;
+            if (line_start && delimiter_ends(m + dlen, end)) { next = m; break; }
             q = m + 1;
         }
         if (!next) {
