@@ -625,6 +625,51 @@ def test_document_multipart_markdown(s):
 
 
 @suite.test
+def test_document_multipart_field_order_and_type(s):
+    coll = S["coll"]["id"]
+    w = nonce()
+    # The file part first, then the fields; a generic content type: the
+    # type is told by content, not by the declared type.
+    import uuid as _uuid
+    boundary = "b" + _uuid.uuid4().hex
+    parts = [
+        b"--" + boundary.encode() + b"\r\nContent-Disposition: form-data; name=\"file\"; "
+        b"filename=\"upload.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        + ("# Title\n\nPlain words about %s.\n" % w).encode() + b"\r\n",
+        b"--" + boundary.encode() + b"\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\n"
+        b"Order test\r\n",
+        b"--" + boundary.encode() + b"\r\nContent-Disposition: form-data; name=\"collection_id\""
+        b"\r\n\r\n" + coll.encode() + b"\r\n",
+        b"--" + boundary.encode() + b"--\r\n",
+    ]
+    r = s.client.req("POST", "/documents", raw_body=b"preamble is ignored\r\n" + b"".join(parts),
+                     content_type='multipart/form-data; boundary="%s"' % boundary, key=admin_key())
+    expect(r, 202, what="multipart with the file first, quoted boundary and a preamble")
+    eq(r.json.get("title"), "Order test", "title")
+    eq(r.json.get("filename"), "upload.bin", "filename")
+    wait_completed(s.client, admin_key(), r.json["id"])
+    res = search(s.client, admin_key(), w, collection_id=coll)
+    eq([x["document"]["id"] for x in res["results"]], [r.json["id"]], "found")
+
+
+@suite.test
+def test_document_json_unicode_escapes(s):
+    coll = S["coll"]["id"]
+    w = nonce()
+    raw = ('{"collection_id":"%s","title":"\\u00e9t\\u00e9 \\ud83d\\ude00",'
+           '"content":"caf\\u00e9 %s \\ud83d\\ude00 \\"quoted\\" tab\\there"}' % (coll, w)).encode()
+    r = s.client.req("POST", "/documents", raw_body=raw, content_type="application/json",
+                     key=admin_key())
+    expect(r, 202, what="JSON with \\u escapes and a surrogate pair")
+    eq(r.json.get("title"), "\u00e9t\u00e9 \U0001F600", "title decoded")
+    wait_completed(s.client, admin_key(), r.json["id"])
+    chunks = expect(s.client.get("/documents/%s/chunks" % r.json["id"], key=admin_key()), 200)
+    text = "".join(c["content"] for c in chunks.json["data"])
+    for piece in ("caf\u00e9", "\U0001F600", '"quoted"', "tab\there"):
+        check(piece in text, "chunk text lacks %r: %r" % (piece, text))
+
+
+@suite.test
 def test_document_filename_not_a_path(s):
     coll = S["coll"]["id"]
     base = os.path.basename(s.server.data_dir.rstrip("/"))
@@ -844,6 +889,67 @@ def test_retrieval_keyword_shape(s):
     r = expect(s.client.get("/documents/%s/chunks" % S["doc"]["id"], key=admin_key()), 200)
     ids = [c["id"] for c in r.json["data"]]
     check(x["chunk_id"] in ids, "result chunk_id not among the document's chunks")
+
+
+@suite.test
+def test_retrieval_content_matches_chunks(s):
+    d = S["long_doc"]
+    chunks = {c["id"]: c for c in list_all(s.client, admin_key(), "/documents/%s/chunks" % d["id"])}
+    res = search(s.client, admin_key(), "paragraph", collection_id=S["small_coll"]["id"], top_k=100)
+    eq(len(res["results"]), len(chunks), "every chunk of the long document matches 'paragraph'")
+    for x in res["results"]:
+        check(x["chunk_id"] in chunks, "result chunk not in the document's chunk list")
+        c = chunks[x["chunk_id"]]
+        eq(x["content"], c["content"], "result content vs chunk content")
+        eq(x["chunk_index"], c["chunk_index"], "result chunk_index vs chunk")
+
+
+@suite.test
+def test_retrieval_chunk_offsets(s):
+    # For plain ASCII text the offsets locate the chunk in the original.
+    c = create_collection(s.client, admin_key(), config={"chunk_size": 32, "chunk_overlap": 8})
+    w = nonce()
+    text = " ".join("Sentence %d mentions %s and %s." % (i, w, words(6, seed=i)) for i in range(40))
+    d = upload_text(s.client, admin_key(), c["id"], text)
+    wait_completed(s.client, admin_key(), d["id"])
+    res = search(s.client, admin_key(), w, collection_id=c["id"], top_k=100)
+    check(len(res["results"]) > 3, "want several chunks")
+    for x in res["results"]:
+        cm = x["chunk_metadata"]
+        check(0 <= cm["start"] < cm["end"] <= len(text), "offsets %r outside the text" % cm)
+        eq(text[cm["start"]:cm["end"]].strip(), x["content"].strip(),
+           "text[start:end] vs chunk content (chunk %d)" % x["chunk_index"])
+
+
+@suite.test
+def test_retrieval_top_k_100_cap(s):
+    c = create_collection(s.client, admin_key(), config={"chunk_size": 16, "chunk_overlap": 0})
+    w = nonce()
+    text = "\n\n".join("Line %d %s %s." % (i, w, words(8, seed=i)) for i in range(150))
+    d = upload_text(s.client, admin_key(), c["id"], text)
+    st = wait_completed(s.client, admin_key(), d["id"])
+    check(st["chunk_count"] > 100, "want over 100 chunks, got %d" % st["chunk_count"])
+    res = search(s.client, admin_key(), w, collection_id=c["id"], top_k=100)
+    eq(len(res["results"]), 100, "results with top_k 100")
+    eq(len(set(x["chunk_id"] for x in res["results"])), 100, "distinct chunks")
+
+
+@suite.test
+def test_retrieval_filter_sees_patched_metadata(s):
+    c = create_collection(s.client, admin_key())
+    w = nonce()
+    d = upload_text(s.client, admin_key(), c["id"], "Patched metadata %s." % w,
+                    metadata={"state": "draft"})
+    wait_completed(s.client, admin_key(), d["id"])
+    eq(len(search(s.client, admin_key(), w, collection_id=c["id"],
+                  metadata_filter={"state": "draft"})["results"]), 1, "draft before PATCH")
+    expect(s.client.patch("/documents/" + d["id"], {"metadata": {"state": "final"}},
+                          key=admin_key()), 200)
+    eq(search(s.client, admin_key(), w, collection_id=c["id"],
+              metadata_filter={"state": "draft"})["results"], [], "draft after PATCH")
+    res = search(s.client, admin_key(), w, collection_id=c["id"], metadata_filter={"state": "final"})
+    eq([x["document"]["id"] for x in res["results"]], [d["id"]], "final after PATCH")
+    eq(res["results"][0]["document"]["metadata"], {"state": "final"}, "result metadata after PATCH")
 
 
 @suite.test

@@ -560,6 +560,66 @@ def wait_closed(c, limit):
 
 
 @suite.test
+def test_request_byte_by_byte(s):
+    body = b'{"name":"byte-by-byte"}'
+    chunked = b"5\r\n" + body[:5] + b"\r\n%x\r\n" % (len(body) - 5) + body[5:] + b"\r\n0\r\n\r\n"
+    req = (b"POST /api/v1/collections HTTP/1.1\r\nHost: x\r\n" + auth() +
+           b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked)
+    c = RawConn(s.server.port)
+    try:
+        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i in range(len(req)):
+            c.send(req[i:i + 1])
+            if i % 16 == 0:
+                time.sleep(0.002)
+        r = c.read_response()
+        eq(r.status, 201, "status (body %s)" % short(r.body))
+        eq(r.json.get("name"), "byte-by-byte", "name")
+    finally:
+        c.close()
+
+
+@suite.test
+def test_many_pipelined_requests_slow_reader(s):
+    # 1000 requests in one go, answers read only afterwards: the server must
+    # neither drop nor reorder them while its writes are blocked.
+    n = 1000
+    c = RawConn(s.server.port, timeout=30)
+    try:
+        data = b"".join(get_req(extra=b"X-Request-ID: many-%d\r\n" % i) for i in range(n))
+        sender_err = []
+
+        def send_all():
+            try:
+                c.send(data)
+            except OSError as e:
+                sender_err.append(e)
+        import threading
+        t = threading.Thread(target=send_all, daemon=True)
+        t.start()
+        time.sleep(0.5)
+        for i in range(n):
+            r = c.read_response()
+            eq((r.status, r.headers.get("x-request-id")), (200, "many-%d" % i), "answer %d" % i)
+        t.join(10)
+        check(not sender_err, "send failed: %s" % sender_err)
+    finally:
+        c.close()
+
+
+@suite.test
+def test_half_closed_client_gets_answer(s):
+    c = RawConn(s.server.port)
+    try:
+        c.send(get_req(extra=b"X-Request-ID: half-close\r\n"))
+        c.sock.shutdown(socket.SHUT_WR)
+        r = c.read_response()
+        eq((r.status, r.headers.get("x-request-id")), (200, "half-close"), "answer after SHUT_WR")
+    finally:
+        c.close()
+
+
+@suite.test
 def test_idle_keep_alive_connection_does_not_block_shutdown_later(s):
     # Left open on purpose: the final SIGTERM (checked by the harness) must
     # still exit 0 within 15 s with an idle keep-alive connection around.

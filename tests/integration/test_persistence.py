@@ -176,6 +176,25 @@ def test_delete_survives_crash(s):
 
 
 @suite.test
+def test_sigterm_during_ingest(s):
+    k = S["key"]
+    w = nonce()
+    text = ("Shutdown test about %s.\n\n" % w) + "\n\n".join(words(150, seed=1500 + i)
+                                                             for i in range(500))
+    d = upload_text(s.client, k, S["coll"]["id"], text)
+    t0 = time.time()
+    rc = s.server.stop(timeout=15)
+    check(rc is not None, "server did not exit within 15 s of SIGTERM while ingesting")
+    eq(rc, 0, "exit code of SIGTERM while ingesting")
+    check(time.time() - t0 < 15, "shutdown took %.1fs" % (time.time() - t0))
+    s.server.start()
+    s.client.port = s.server.port
+    wait_completed(s.client, k, d["id"], timeout=90)
+    res = search(s.client, k, w, collection_id=S["coll"]["id"])
+    eq([x["document"]["id"] for x in res["results"]][:1], [d["id"]], "found after restart")
+
+
+@suite.test
 def test_cli_user_add(s):
     rc = s.server.stop()
     eq(rc, 0, "exit code after SIGTERM")
