@@ -46,6 +46,7 @@ static void usage(FILE *f)
             "                                    add a user to a data directory; prints an API key\n"
             "  engram eval --beir DIR [--mode keyword]\n"
             "                                    retrieval quality on a BEIR data set\n"
+            "  engram config                     print every setting as a Markdown table\n"
             "  engram version                    print the version\n"
             "  engram help                       this text\n",
             ENGRAM_VERSION);
@@ -212,6 +213,11 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "serve")) return cmd_serve(argc - 2, argv + 2);
     if (!strcmp(cmd, "user")) return cmd_user(argc - 2, argv + 2);
     if (!strcmp(cmd, "eval")) return eval_beir_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "config")) {
+        /* The settings table as Markdown: docs/CONFIG.md is this output. */
+        config_print_markdown(stdout);
+        return 0;
+    }
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("engram %s\n", ENGRAM_VERSION);
         return 0;
