@@ -633,6 +633,8 @@ int eval_beir_main(int argc, char **argv)
         jw_kint(&w, "chunks", (int64_t)n_chunks);
         jw_kdouble(&w, "k1", o.prm.k1);
         jw_kdouble(&w, "b", o.prm.b);
+        jw_kstr(&w, "stemmer", o.tok.stemmer ? o.tok.stemmer : "none");
+        jw_kbool(&w, "stopwords", o.tok.stopwords);
         jw_kdouble(&w, "ndcg@10", ndcg / dq);
         jw_kdouble(&w, "recall@100", recall / dq);
         jw_kdouble(&w, "mrr@10", mrr / dq);
@@ -645,9 +647,11 @@ int eval_beir_main(int argc, char **argv)
         printf("%s\n", buf_cstr(&b));
         buf_free(&b);
     } else {
-        printf("BEIR %s: %zu queries, %zu documents, %llu chunks; BM25 k1=%g b=%g "
-               "(indexed in %.1f s)\n",
-               o.dir, nq, s->n_docs, (unsigned long long)n_chunks, o.prm.k1, o.prm.b, index_s);
+        printf("BEIR %s: %zu queries, %zu documents, %llu chunks; BM25 k1=%g b=%g, "
+               "stemmer %s, stop words %s (indexed in %.1f s)\n",
+               o.dir, nq, s->n_docs, (unsigned long long)n_chunks, o.prm.k1, o.prm.b,
+               o.tok.stemmer ? o.tok.stemmer : "none", o.tok.stopwords ? "dropped" : "kept",
+               index_s);
         printf("%-8s | %-10s | %-6s | %-8s | %-8s | %-8s\n", "nDCG@10", "Recall@100", "MRR@10",
                "p50 ms", "p99 ms", "mean ms");
         printf("%-8.4f | %-10.4f | %-6.4f | %-8.3f | %-8.3f | %-8.3f\n", ndcg / dq, recall / dq,

@@ -71,7 +71,7 @@ static size_t varint_put(unsigned char *p, uint64_t v)
     return n;
 }
 
-static int varint_get(const unsigned char **pp, const unsigned char *end, uint64_t *v)
+static int varint_get_slow(const unsigned char **pp, const unsigned char *end, uint64_t *v)
 {
     const unsigned char *p = *pp;
     uint64_t r = 0;
@@ -83,6 +83,18 @@ static int varint_get(const unsigned char **pp, const unsigned char *end, uint64
         if (!(c & 0x80)) { *pp = p; *v = r; return 0; }
     }
     return ENGRAM_ECORRUPT;
+}
+
+/* Most varints of a block are one byte: decode those inline. */
+static inline int varint_get(const unsigned char **pp, const unsigned char *end, uint64_t *v)
+{
+    const unsigned char *p = *pp;
+    if (p < end && *p < 0x80) {
+        *v = *p;
+        *pp = p + 1;
+        return 0;
+    }
+    return varint_get_slow(pp, end, v);
 }
 
 typedef struct key {
@@ -694,13 +706,16 @@ static int bmw_run(qterm_t *q, size_t n, const scorer_t *s, bm25_filter_fn filte
 {
     double theta = -INFINITY;
     int rc;
+    size_t moved = n;
     for (size_t i = 0; i < n; i++) ord[i] = (uint32_t)i;
     for (;;) {
-        /* keep ord sorted by current chunk id (insertion sort: nearly sorted) */
-        for (size_t i = 1; i < n; i++) {
+        /* keep ord sorted by current chunk id: only the first `moved`
+         * cursors advanced since the last round, the rest is still sorted */
+        for (size_t i = moved; i-- > 0;) {
             uint32_t x = ord[i];
+            uint64_t d = q[x].doc;
             size_t j = i;
-            while (j > 0 && q[ord[j - 1]].doc > q[x].doc) { ord[j] = ord[j - 1]; j--; }
+            while (j + 1 < n && q[ord[j + 1]].doc < d) { ord[j] = ord[j + 1]; j++; }
             ord[j] = x;
         }
         double acc = 0;
@@ -745,9 +760,11 @@ static int bmw_run(qterm_t *q, size_t n, const scorer_t *s, bm25_filter_fn filte
                 }
                 for (size_t i = 0; i <= p; i++)
                     if ((rc = qterm_next_geq(&q[ord[i]], pd + 1))) return rc;
+                moved = p + 1;
             } else {
                 for (size_t i = 0; i < p; i++)
                     if ((rc = qterm_next_geq(&q[ord[i]], pd))) return rc;
+                moved = p;
             }
         } else {
             /* No chunk before the nearest block end (or the next term's
@@ -760,6 +777,7 @@ static int bmw_run(qterm_t *q, size_t n, const scorer_t *s, bm25_filter_fn filte
             }
             for (size_t i = 0; i <= p; i++)
                 if ((rc = qterm_next_geq(&q[ord[i]], next))) return rc;
+            moved = p + 1;
         }
     }
     return 0;
