@@ -423,7 +423,9 @@ void h_retrieve(api_call_t *c)
     if (api_field_bool(c, c->body, "enable_graph", &graph)) return;
     if (api_field_bool(c, c->body, "explain", &explain)) return;
     if (api_field_obj(c, c->body, "metadata_filter", &filter)) return;
-    if (!mode) mode = "hybrid";
+    /* API.md's default is hybrid; until vectors exist keyword is the only
+     * mode that works, so an absent mode means keyword (docs/API.md). */
+    if (!mode) mode = "keyword";
     static const char *const known[] = {"semantic", "keyword", "hybrid", "graph", "hierarchical"};
     int ok = 0;
     for (size_t i = 0; i < EG_ARRAY_LEN(known); i++) ok |= !strcmp(mode, known[i]);
