@@ -101,7 +101,12 @@ int http_stream_end(http_request_t *req);
 /* 1 if the peer has closed its side (checked without blocking). */
 int http_client_gone(http_request_t *req);
 
-/* Hooks. on_headers runs on the loop thread: return 0 to go on reading the
+/* A handler that returns without answering gets a 500 through on_error.
+ * Answers given on the loop thread (on_headers, server errors) never block:
+ * what the socket does not take at once is flushed by the loop; streaming is
+ * refused there (ENGRAM_EINVAL).
+ *
+ * Hooks. on_headers runs on the loop thread: return 0 to go on reading the
  * body (and then call handler on a worker), or have answered with
  * http_respond (any non-2xx: the connection is closed after it if a body
  * was announced and not read). on_error builds the error answer the server

@@ -75,7 +75,7 @@
 #define READ_CHUNK 4096
 #define DEFAULT_DRAIN_MS 10000
 
-enum { CS_HEAD, CS_BODY, CS_DISPATCHED, CS_WRITING, CS_LINGER };
+enum { CS_HEAD, CS_BODY, CS_DISPATCHED, CS_WRITING, CS_LINGER, CS_CLOSED };
 
 struct http_conn {
     http_server_t *srv;
@@ -122,6 +122,7 @@ struct http_server {
     atomic_int n_conns;
     atomic_int stopping;
     http_conn_t *conns;         /* loop thread only */
+    http_conn_t *closed;        /* closed, freed at the end of the loop turn */
     int n_dispatched;           /* loop thread only */
     int accept_paused;          /* listener out of epoll after EMFILE */
 
@@ -535,16 +536,33 @@ static void conn_free(http_conn_t *c)
     eg_free(c);
 }
 
+/* Closes now, frees later (free_closed): callers up the stack and events
+ * of the current epoll batch may still hold the pointer; they see
+ * CS_CLOSED and leave it alone. */
 static void conn_close(http_conn_t *c)
 {
     http_server_t *s = c->srv;
+    if (c->state == CS_CLOSED) return;
     if (c->watched) conn_watch(c, 0);
     close(c->fd);
+    c->fd = -1;
     if (c->prev) c->prev->next = c->next;
     else s->conns = c->next;
     if (c->next) c->next->prev = c->prev;
+    c->prev = NULL;
+    c->state = CS_CLOSED;
+    c->qnext = s->closed;
+    s->closed = c;
     atomic_fetch_sub(&s->n_conns, 1);
-    conn_free(c);
+}
+
+static void free_closed(http_server_t *s)
+{
+    while (s->closed) {
+        http_conn_t *c = s->closed;
+        s->closed = c->qnext;
+        conn_free(c);
+    }
 }
 
 /* The answer is out: keep reading on, or shut the write side and drain. */
@@ -1264,8 +1282,6 @@ int http_server_run(http_server_t *s)
                     begin_stop(s);
                     drain_deadline = now_ns() + ms_ns(s->drain_ms);
                 }
-                /* Conns of this batch may be gone: skip the rest. */
-                break;
             } else {
                 conn_event(p, evs[i].events);
             }
@@ -1287,6 +1303,7 @@ int http_server_run(http_server_t *s)
                 epoll_add_tag(s->epfd, s->lfd, &tag_listen);
             }
         }
+        free_closed(s);
         if (stopping && (!has_live(s) || now >= drain_deadline)) break;
     }
     /* Stragglers: make their writes fail fast, then wait for the workers. */
@@ -1300,6 +1317,7 @@ int http_server_run(http_server_t *s)
     for (int i = 0; i < s->n_threads; i++) pthread_join(s->threads[i], NULL);
     take_done(s);
     while (s->conns) conn_close(s->conns);
+    free_closed(s);
     return rc;
 }
 
@@ -1307,6 +1325,7 @@ void http_server_free(http_server_t *s)
 {
     if (!s) return;
     while (s->conns) conn_close(s->conns);
+    free_closed(s);
     if (s->lfd >= 0) close(s->lfd);
     if (s->epfd >= 0) close(s->epfd);
     if (s->wake_fd >= 0) close(s->wake_fd);
