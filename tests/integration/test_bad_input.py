@@ -599,6 +599,80 @@ def send_quietly(conn, payload):
         pass
 
 
+def mutate(rng, b):
+    b = bytearray(b)
+    for _ in range(rng.randint(1, 4)):
+        op = rng.randint(0, 5)
+        i = rng.randint(0, max(0, len(b) - 1))
+        if op == 0 and b:
+            del b[i]
+        elif op == 1:
+            b.insert(i, rng.choice(b'{}[]",:\\0123456789.eE+-tfn \x00\xff\xc3'))
+        elif op == 2 and b:
+            b[i] = rng.randint(0, 255)
+        elif op == 3:
+            b[i:i] = rng.choice([b'"\\u', b'\\ud800', b'1e999', b'-0', b'[[[[', b'null', b'{"a":'])
+        elif op == 4 and b:
+            del b[i:]
+        else:
+            j = rng.randint(0, max(0, len(b) - 1))
+            b[i:i] = b[j:j + rng.randint(1, 20)]
+    return bytes(b)
+
+
+@suite.test
+def test_mutated_json_bodies(s):
+    import random
+    rng = random.Random(1234)
+    seeds = [
+        ("POST", "/collections", {"name": "m", "description": "d", "metadata": {"a": [1, 2.5, True]},
+                                  "config": {"chunk_size": 100, "chunk_overlap": 10, "graph": False}}),
+        ("POST", "/documents", {"collection_id": S["coll"], "content": "some heron text",
+                                "title": "t", "metadata": {"k": "v"}}),
+        ("POST", "/retrievals", {"query": "heron", "mode": "keyword", "top_k": 5, "explain": True,
+                                 "collection_id": S["coll"], "metadata_filter": {"k": "v"}}),
+        ("PATCH", "/documents/" + S["doc"], {"title": "x", "metadata": {"z": None}}),
+        ("POST", "/auth/login", {"email": "admin@example.com", "password": "nope nope"}),
+        ("POST", "/auth/keys", {"name": "k", "scopes": ["read", "write"]}),
+    ]
+    counts = {}
+    for n in range(600):
+        method, path, body = seeds[n % len(seeds)]
+        raw = mutate(rng, json.dumps(body).encode())
+        r = s.client.req(method, path, raw_body=raw, content_type="application/json", key=S["key"])
+        counts[r.status] = counts.get(r.status, 0) + 1
+        if r.status in (201, 202) and path == "/collections":
+            s.client.delete("/collections/" + r.json["id"], key=S["key"])
+    check(s.server.alive(), "server died during mutated bodies")
+    check(set(counts) - {200, 201, 202, 400, 401, 404, 409, 415, 422} == set(),
+          "unexpected statuses: %r" % counts)
+
+
+@suite.test
+def test_random_bytes_on_raw_connections(s):
+    import random
+    rng = random.Random(99)
+    prefixes = [b"", b"GET / HTTP/1.1\r\n", b"POST /api/v1/collections HTTP/1.1\r\nHost: x\r\n",
+                b"POST /api/v1/documents HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"]
+    for n in range(80):
+        c = RawConn(s.server.port, timeout=5)
+        try:
+            junk = bytes(rng.randint(0, 255) for _ in range(rng.randint(1, 400)))
+            if rng.random() < 0.5:
+                junk = junk.replace(b"\x00", b"\r\n")
+            c.send(rng.choice(prefixes) + junk + (b"\r\n\r\n" if rng.random() < 0.5 else b""))
+            c.sock.shutdown(socket.SHUT_WR)
+            try:
+                while c.sock.recv(65536):
+                    pass
+            except (socket.timeout, ConnectionResetError):
+                pass
+        finally:
+            c.close()
+    check(s.server.alive(), "server died on random bytes")
+    expect(s.client.get("/health", api=False), 200)
+
+
 @suite.test
 def test_server_still_serves(s):
     # After all of the above the server answers normally.
