@@ -273,6 +273,47 @@ def test_admin_creates_users(s):
     expect(r, 409, "CONFLICT", what="duplicate email")
 
 
+@suite.test
+def test_admin_users_list(s):
+    r = s.client.get("/admin/users", key=admin_key())
+    expect(r, 200, what="GET /admin/users")
+    check(isinstance(r.json.get("data"), list), "users list lacks data")
+    check("pagination" in r.json, "users list lacks pagination")
+    emails = [u.get("email") for u in r.json["data"]]
+    for who in (S["admin"], S["bob"], S["carol"]):
+        check(who["email"] in emails, "%s missing from GET /admin/users" % who["email"])
+    body = r.body.decode("utf-8", "replace").lower()
+    check("password" not in body and "hash" not in body, "user list shows password material")
+    expect(s.client.get("/admin/users", key=S["bob"]["key"]), 403, "FORBIDDEN",
+           what="non-admin GET /admin/users")
+
+
+@suite.test
+def test_admin_stats(s):
+    r = s.client.get("/admin/stats", key=admin_key())
+    expect(r, 200, what="GET /admin/stats")
+    check(isinstance(r.json, dict) and r.json, "stats is not a JSON object")
+    expect(s.client.get("/admin/stats", key=S["bob"]["key"]), 403, "FORBIDDEN",
+           what="non-admin GET /admin/stats")
+
+
+@suite.test
+def test_admin_disable_user(s):
+    u = make_user(s.client, admin_key())
+    expect(s.client.get("/collections", key=u["key"]), 200, what="before disable")
+    r = s.client.patch("/admin/users/" + u["user_id"], {"disabled": True}, key=admin_key())
+    expect(r, 200, what="PATCH /admin/users/{id} disabled")
+    eq(r.json.get("disabled"), True, "disabled in the answer")
+    expect(s.client.get("/collections", key=u["key"]), 401, "UNAUTHORIZED", what="disabled user's key")
+    expect(s.client.post("/auth/login", {"email": u["email"], "password": u["password"]}), 401,
+           "UNAUTHORIZED", what="disabled user's login")
+    r = s.client.patch("/admin/users/" + u["user_id"], {"disabled": False}, key=admin_key())
+    expect(r, 200, what="re-enable")
+    expect(s.client.get("/collections", key=u["key"]), 200, what="re-enabled user's key")
+    expect(s.client.patch("/admin/users/" + u["user_id"], {"disabled": True}, key=S["bob"]["key"]),
+           403, "FORBIDDEN", what="non-admin disables a user")
+
+
 # ---------------------------------------------------------------- workspaces
 
 
