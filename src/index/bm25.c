@@ -49,6 +49,8 @@
 #include "index/bm25.h"
 
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "util/buf.h"
@@ -671,16 +673,20 @@ static inline int hit_worse(const bm25_hit_t *a, const bm25_hit_t *b)
     return a->score < b->score || (a->score == b->score && a->chunk_id > b->chunk_id);
 }
 
-static void heap_down(bm25_hit_t *h, size_t n, size_t i)
+/* Sifts x down from the root position i of h[0..n) (a hole moves down,
+ * x is written once). */
+static void heap_sift(bm25_hit_t *h, size_t n, size_t i, bm25_hit_t x)
 {
     for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < n && hit_worse(&h[l], &h[m])) m = l;
-        if (r < n && hit_worse(&h[r], &h[m])) m = r;
-        if (m == i) return;
-        bm25_hit_t t = h[i]; h[i] = h[m]; h[m] = t;
+        size_t l = 2 * i + 1;
+        if (l >= n) break;
+        size_t m = l;
+        if (l + 1 < n && hit_worse(&h[l + 1], &h[l])) m = l + 1;
+        if (!hit_worse(&h[m], &x)) break;
+        h[i] = h[m];
         i = m;
     }
+    h[i] = x;
 }
 
 static void heap_push(bm25_hit_t *h, size_t *n, bm25_hit_t x)
@@ -753,8 +759,7 @@ static int bmw_run(qterm_t *q, size_t n, const scorer_t *s, bm25_filter_fn filte
                     if (*nheap < k) {
                         heap_push(heap, nheap, h);
                     } else {
-                        heap[0] = h;
-                        heap_down(heap, *nheap, 0);
+                        heap_sift(heap, *nheap, 0, h);
                     }
                     if (*nheap == k) theta = heap[0].score;
                 }
@@ -834,8 +839,9 @@ int bm25_search(MDB_txn *txn, store_t *st, tokenizer_t *tok, uint64_t ws, uint64
     if (rc) { nheap = 0; goto fail; }
     /* heap order -> best first: pop the worst to the back */
     for (size_t n = nheap; n > 1; n--) {
-        bm25_hit_t t = out[0]; out[0] = out[n - 1]; out[n - 1] = t;
-        heap_down(out, n - 1, 0);
+        bm25_hit_t worst = out[0];
+        heap_sift(out, n - 1, 0, out[n - 1]);
+        out[n - 1] = worst;
     }
 fail:
     *n_out = nheap;
@@ -844,5 +850,159 @@ fail:
     eg_free(q);
     eg_free(ord);
     termlist_free(&tl);
+    return rc;
+}
+
+/* ---- verification ------------------------------------------------------- */
+
+static int verify_fail(char *msg, size_t msglen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int verify_fail(char *msg, size_t msglen, const char *fmt, ...)
+{
+    if (msglen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, msglen, fmt, ap);
+        va_end(ap);
+    }
+    return ENGRAM_ECORRUPT;
+}
+
+int bm25_verify(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll, char *msg, size_t msglen)
+{
+    if (!txn || !st || (!msg && msglen)) return ENGRAM_EINVAL;
+    if (msglen) msg[0] = 0;
+    MDB_cursor *cur = NULL;
+    block_t *b = eg_malloc(sizeof *b);
+    if (!b) return ENGRAM_ENOMEM;
+    MDB_dbi dl = store_dbi(st, DB_BM25_DOCLEN);
+    key_t_ pre;
+    key_coll(&pre, ws, coll);
+    uint64_t n_terms = 0, n_chunks = 0, total = 0, N, T;
+    int rc;
+
+    /* postings: decodable, ordered, each naming an indexed chunk of its length */
+    if ((rc = store_status(mdb_cursor_open(txn, store_dbi(st, DB_BM25_POSTINGS), &cur)))) goto fail;
+    MDB_val kv = kval(&pre), v;
+    rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE);
+    char term[TOK_MAX_TERM + 1];
+    size_t tl = 0;
+    uint64_t postings = 0, last_id = 0;
+    int have_term = 0;
+    for (;;) {
+        int at_end = rc == MDB_NOTFOUND || (rc == 0 && (kv.mv_size < 16 || memcmp(kv.mv_data, pre.b, 16)));
+        if (rc && rc != MDB_NOTFOUND) { rc = store_status(rc); goto fail; }
+        const unsigned char *k = kv.mv_data;
+        size_t ktl = at_end ? 0 : kv.mv_size - 16 - 9;
+        int same = !at_end && have_term && ktl == tl && memcmp(k + 16, term, tl) == 0;
+        if (have_term && !same) {
+            /* close the previous term: its df must count its postings */
+            key_t_ tk;
+            uint64_t df;
+            int found;
+            key_term(&tk, ws, coll, term, tl);
+            if ((rc = term_df_get(txn, st, &tk, &df, &found))) {
+                rc = verify_fail(msg, msglen, "term \"%.*s\": bad stats record", (int)tl, term);
+                goto fail;
+            }
+            if (!found || df != postings) {
+                rc = verify_fail(msg, msglen, "term \"%.*s\": df %llu but %llu postings", (int)tl,
+                                 term, (unsigned long long)(found ? df : 0),
+                                 (unsigned long long)postings);
+                goto fail;
+            }
+            n_terms++;
+            have_term = 0;
+        }
+        if (at_end) break;
+        if (kv.mv_size < 16 + 1 + 9 || kv.mv_size - 25 > TOK_MAX_TERM || k[kv.mv_size - 9] != 0
+            || memchr(k + 16, 0, ktl)) {
+            rc = verify_fail(msg, msglen, "malformed postings key");
+            goto fail;
+        }
+        if (!same) {
+            memcpy(term, k + 16, ktl);
+            tl = ktl;
+            have_term = 1;
+            postings = 0;
+            last_id = 0;
+        }
+        uint64_t first = be64_get(k + kv.mv_size - 8);
+        if (postings > 0 && first <= last_id) {
+            rc = verify_fail(msg, msglen, "term \"%.*s\": block %llu overlaps chunk %llu", (int)tl,
+                             term, (unsigned long long)first, (unsigned long long)last_id);
+            goto fail;
+        }
+        if (block_decode(v.mv_data, v.mv_size, first, DOC_END, b)) {
+            rc = verify_fail(msg, msglen, "term \"%.*s\": block %llu does not decode", (int)tl, term,
+                             (unsigned long long)first);
+            goto fail;
+        }
+        for (uint32_t i = 0; i < b->n; i++) {
+            uint32_t len;
+            int found;
+            if ((rc = doclen_get(txn, dl, ws, coll, b->ids[i], &len, &found))) goto fail;
+            if (!found || len != b->lens[i]) {
+                rc = verify_fail(msg, msglen, "term \"%.*s\": chunk %llu %s", (int)tl, term,
+                                 (unsigned long long)b->ids[i],
+                                 found ? "has another length" : "is not indexed");
+                goto fail;
+            }
+        }
+        last_id = b->ids[b->n - 1];
+        postings += b->n;
+        rc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    cur = NULL;
+
+    /* no term record without postings */
+    uint64_t n_records = 0;
+    if ((rc = store_status(mdb_cursor_open(txn, store_dbi(st, DB_BM25_TERMS), &cur)))) goto fail;
+    kv = kval(&pre);
+    rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE);
+    while (rc == 0 && kv.mv_size >= 16 && memcmp(kv.mv_data, pre.b, 16) == 0) {
+        n_records++;
+        rc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT);
+    }
+    if (rc && rc != MDB_NOTFOUND) { rc = store_status(rc); goto fail; }
+    mdb_cursor_close(cur);
+    cur = NULL;
+    if (n_records != n_terms) {
+        rc = verify_fail(msg, msglen, "%llu term records but %llu terms with postings",
+                         (unsigned long long)n_records, (unsigned long long)n_terms);
+        goto fail;
+    }
+
+    /* totals */
+    if ((rc = store_status(mdb_cursor_open(txn, dl, &cur)))) goto fail;
+    kv = kval(&pre);
+    rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE);
+    while (rc == 0 && kv.mv_size >= 16 && memcmp(kv.mv_data, pre.b, 16) == 0) {
+        if (kv.mv_size != 24 || v.mv_size != 4) {
+            rc = verify_fail(msg, msglen, "malformed length record");
+            goto fail;
+        }
+        n_chunks++;
+        total += be32_get(v.mv_data);
+        rc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT);
+    }
+    if (rc && rc != MDB_NOTFOUND) { rc = store_status(rc); goto fail; }
+    mdb_cursor_close(cur);
+    cur = NULL;
+    if ((rc = bm25_stats(txn, st, ws, coll, &N, &T))) {
+        if (rc == ENGRAM_ECORRUPT) verify_fail(msg, msglen, "malformed totals record");
+        goto fail;
+    }
+    if (N != n_chunks || T != total) {
+        rc = verify_fail(msg, msglen, "totals say %llu chunks / %llu tokens, lengths say %llu / %llu",
+                         (unsigned long long)N, (unsigned long long)T,
+                         (unsigned long long)n_chunks, (unsigned long long)total);
+        goto fail;
+    }
+    rc = 0;
+fail:
+    if (cur) mdb_cursor_close(cur);
+    eg_free(b);
     return rc;
 }

@@ -2,15 +2,24 @@
  * bm25.h - the BM25 inverted index of a collection, stored in LMDB.
  *
  * Per collection (keys start ws(8) coll(8)): term stats (document frequency),
- * postings in blocks of up to BM25_BLOCK chunk ids (delta varints + term
- * frequencies, each block carrying its max tf and min chunk length for
- * Block-Max WAND upper bounds), chunk lengths, and the collection totals
- * (N chunks, sum of lengths). Chunk ids are allocated increasingly, so
+ * postings in blocks of up to BM25_BLOCK entries (chunk id delta, term
+ * frequency and chunk length as varints; each block carrying its max tf and
+ * min chunk length for Block-Max WAND upper bounds), chunk lengths, and the
+ * collection totals (N chunks, sum of lengths). The exact byte layout is
+ * described at the top of bm25.c. Chunk ids are allocated increasingly, so
  * adding a chunk appends to the last block of each of its terms.
  *
+ * Scoring is Lucene's BM25 (idf = ln(1 + (N - df + 0.5) / (df + 0.5)),
+ * idf * tf / (tf + k1 * (1 - b + b * len / avglen)), a query term repeated r
+ * times weighing r times), exact chunk lengths.
+ *
  * Writes take a write txn (from a store_write callback); searches a read txn.
+ * The same tokenizer options must be used for add, remove and search.
  * Search is an exact top-k by Block-Max WAND: the same top-k as scoring every
- * posting, without doing so.
+ * posting, without doing so. Any stored record that fails validation makes
+ * the call return ENGRAM_ECORRUPT (never a crash); LMDB errors come back
+ * through store_status(). All functions are thread-safe as far as LMDB
+ * transactions are (one txn per thread) given one tokenizer_t per thread.
  */
 #ifndef ENGRAM_BM25_H
 #define ENGRAM_BM25_H
@@ -38,7 +47,9 @@ typedef struct bm25_hit {
 } bm25_hit_t;
 
 /* Indexes text as chunk chunk_id of (ws, coll). chunk_id must be greater than
- * every chunk id already indexed in the collection. */
+ * every chunk id already indexed in the collection: ENGRAM_EEXIST if the chunk
+ * is indexed, ENGRAM_EINVAL if a term already has a greater or equal id. A
+ * text without tokens still counts as a chunk of length 0. */
 int bm25_add(MDB_txn *txn, store_t *st, tokenizer_t *tok, uint64_t ws, uint64_t coll,
              uint64_t chunk_id, const char *text, size_t len);
 /* Removes chunk chunk_id, whose text was text (re-tokenised to find its
@@ -52,7 +63,10 @@ int bm25_drop(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll);
 typedef int (*bm25_filter_fn)(uint64_t chunk_id, void *ud);
 
 /* Exact top-k of query over (ws, coll), best first, ties by lower chunk id.
- * out must hold k hits; *n_out gets the number found. */
+ * out (caller's memory) must hold k hits; *n_out gets the number found (0 on
+ * error). p NULL means BM25_PARAMS_DEFAULT. filter is called only for chunks
+ * that would enter the current top-k, in increasing chunk id order. More than
+ * BM25_MAX_QUERY_TERMS distinct query terms: ENGRAM_ETOOBIG. */
 int bm25_search(MDB_txn *txn, store_t *st, tokenizer_t *tok, uint64_t ws, uint64_t coll,
                 const char *query, size_t qlen, const bm25_params_t *p,
                 bm25_filter_fn filter, void *filter_ud,
@@ -61,5 +75,13 @@ int bm25_search(MDB_txn *txn, store_t *st, tokenizer_t *tok, uint64_t ws, uint64
 /* Collection totals (for stats and tests). */
 int bm25_stats(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll, uint64_t *n_chunks,
                uint64_t *total_len);
+
+/* Checks the collection's index for consistency (tools: engram verify):
+ * every postings block decodes and names an indexed chunk with its stored
+ * length, blocks of a term do not overlap, each term's df counts its
+ * postings, no term record lacks postings, and the totals match the length
+ * records. Returns 0, ENGRAM_ECORRUPT with a one-line description of the
+ * first defect in msg (msglen bytes, may be 0), or an LMDB status. */
+int bm25_verify(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll, char *msg, size_t msglen);
 
 #endif

@@ -369,6 +369,12 @@ TEST(random_corpus_matches_naive)
     store_read_end(st, txn);
     CHECK_EQ_INT(N, eN);
     CHECK_EQ_INT(total, etotal);
+    char msg[200];
+    REQUIRE(store_read_begin(st, &txn) == 0);
+    int vr = bm25_verify(txn, st, 1, 1, msg, sizeof msg);
+    store_read_end(st, txn);
+    if (vr) fprintf(stderr, "  verify: %s\n", msg);
+    CHECK_EQ_INT(vr, 0);
 
     for (int d = 0; d < ND + 600; d++) { free(texts[d]); free(docs[d].terms); }
     for (int i = 0; i < NV; i++) free(vocab[i]);
@@ -450,6 +456,12 @@ TEST(corrupt_blocks_are_reported)
         if (rc != ENGRAM_ECORRUPT) fprintf(stderr, "  pattern %zu: rc %d\n", i, rc);
         CHECK_EQ_INT(rc, ENGRAM_ECORRUPT);
         CHECK_EQ_INT(n, 0);
+        char msg[200] = "";
+        MDB_txn *txn;
+        REQUIRE(store_read_begin(st, &txn) == 0);
+        CHECK_EQ_INT(bm25_verify(txn, st, 1, 1, msg, sizeof msg), ENGRAM_ECORRUPT);
+        store_read_end(st, txn);
+        CHECK(strstr(msg, "apple") != NULL);
         add_one_t a = {st, tok, 10, "apple", 0};
         CHECK_EQ_INT(store_write(st, add_one_cb, &a), ENGRAM_ECORRUPT);
         add_one_t r2 = {st, tok, 1, "apple pear", 1};
