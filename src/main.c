@@ -23,6 +23,7 @@
 #include "http/http.h"
 #include "ingest/ingest.h"
 #include "store/store.h"
+#include "tools/tools.h"
 #include "util/common.h"
 #include "util/hash.h"
 #include "util/log.h"
@@ -46,6 +47,9 @@ static void usage(FILE *f)
             "                                    add a user to a data directory; prints an API key\n"
             "  engram eval --beir DIR [--mode keyword]\n"
             "                                    retrieval quality on a BEIR data set\n"
+            "  engram stat [--data DIR]          what a data directory holds (read-only)\n"
+            "  engram verify [--data DIR]        check a data directory's cross-index consistency;\n"
+            "                                    exit 1 on any defect (safe beside a running server)\n"
             "  engram config                     print every setting as a Markdown table\n"
             "  engram version                    print the version\n"
             "  engram help                       this text\n",
@@ -213,6 +217,8 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "serve")) return cmd_serve(argc - 2, argv + 2);
     if (!strcmp(cmd, "user")) return cmd_user(argc - 2, argv + 2);
     if (!strcmp(cmd, "eval")) return eval_beir_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "verify")) return tools_verify_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "stat")) return tools_stat_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "config")) {
         /* The settings table as Markdown: docs/CONFIG.md is this output. */
         config_print_markdown(stdout);

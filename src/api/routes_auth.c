@@ -317,6 +317,11 @@ void h_ws_member_remove(api_call_t *c)
         api_error(c, 403, "FORBIDDEN", NULL, "only an admin of the workspace can remove members");
         return;
     }
+    if (rc == -EBUSY) {
+        api_error(c, 409, "CONFLICT", NULL,
+                  "this is the workspace's last admin: make another member admin first");
+        return;
+    }
     if (rc) { api_fail(c, rc, "member"); return; }
     api_no_content(c);
 }

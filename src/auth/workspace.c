@@ -34,7 +34,8 @@ static int scan_prefix(MDB_txn *txn, store_t *st, store_db_t db, const void *pre
     int rc = mdb_cursor_open(txn, store_dbi(st, db), &c);
     if (rc) return store_status(rc);
     MDB_val k = {plen, (void *)prefix}, v;
-    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    /* LMDB refuses zero-length keys: an empty prefix means the whole table. */
+    rc = mdb_cursor_get(c, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST);
     while (rc == 0) {
         if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0) break;
         int r = fn(txn, st, &k, &v, w, ud);
@@ -413,6 +414,23 @@ struct member_args {
     int role, del;
 };
 
+static size_t count_admins(MDB_txn *txn, store_t *st, uint64_t ws)
+{
+    unsigned char p[8];
+    be64_put(p, ws);
+    MDB_cursor *c;
+    size_t n = 0;
+    if (mdb_cursor_open(txn, store_dbi(st, DB_MEMBERS), &c)) return 0;
+    MDB_val k = {8, p}, v;
+    int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    while (rc == 0 && k.mv_size == 16 && memcmp(k.mv_data, p, 8) == 0) {
+        if (v.mv_size == 1 && ((const unsigned char *)v.mv_data)[0] == ROLE_ADMIN) n++;
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    return n;
+}
+
 static int member_cb(MDB_txn *txn, void *arg)
 {
     struct member_args *a = arg;
@@ -424,6 +442,9 @@ static int member_cb(MDB_txn *txn, void *arg)
     int exists = mdb_get(txn, store_dbi(a->st, DB_MEMBERS), &kv, &v) == 0;
     if (a->del) {
         if (!exists) return ENGRAM_ENOTFOUND;
+        if (v.mv_size == 1 && ((const unsigned char *)v.mv_data)[0] == ROLE_ADMIN &&
+            count_admins(txn, a->st, a->ws) <= 1)
+            return -EBUSY; /* a workspace keeps at least one admin */
         int rc = mdb_del(txn, store_dbi(a->st, DB_MEMBERS), &kv, NULL);
         if (rc) return store_status(rc);
         skey_init(&k);
