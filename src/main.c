@@ -18,6 +18,7 @@
 
 #include "api/api.h"
 #include "auth/auth.h"
+#include "catalog/catalog.h"
 #include "config.h"
 #include "eval/beir.h"
 #include "http/http.h"
@@ -87,6 +88,12 @@ static int cmd_serve(int argc, char **argv)
     int rc = store_open(cfg.data, NULL, &st);
     if (rc) {
         log_error("cannot open data directory %s: %s", cfg.data, store_last_error());
+        return 1;
+    }
+    char serr[512];
+    if (catalog_check_settings(st, serr, sizeof serr)) {
+        log_error("%s", serr);
+        store_close(st);
         return 1;
     }
     api_t api = {.st = st, .cfg = &cfg, .started_ms = time_now_ms()};

@@ -26,6 +26,11 @@
 #include "store/store.h"
 #include "util/json.h"
 
+/* Records the index settings (tokenizer) in a new data directory, or checks
+ * them against this build's in an existing one: ENGRAM_EVERSION with a
+ * message in err on a mismatch. Call once after store_open. */
+int catalog_check_settings(store_t *st, char *err, size_t errsz);
+
 /* ---- collections ---- */
 
 typedef struct coll_config {
