@@ -31,6 +31,11 @@ FUZZ_SECONDS ?= 60
 
 .PHONY: all run test unit integration bench-bm25 bench-http fuzz clean
 
+# Each module adds its libraries, flags and targets in a fragment of its own
+# (mk/NAME.mk: LIBS += ..., extra targets), so modules never edit this file
+# at the same time. Fragments are read in name order.
+-include $(sort $(wildcard mk/*.mk))
+
 all: build/engram
 
 build/rel/%.o: src/%.c $(HDRS)

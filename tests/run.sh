@@ -71,6 +71,31 @@ for suite in tests/integration/test_*.py; do
     failed=$((failed + f))
 done
 
+# Other suites (SDKs, browser, ...) are executables in tests/extra/ that
+# print "PASS name" / "FAIL name: reason" lines like the Python suites.
+for suite in tests/extra/*; do
+    [[ -x $suite && -f $suite ]] || continue
+    name=$(basename "$suite")
+    name=${name%.*}
+    [[ -n $only && $name != *"$only"* ]] && continue
+    log="$log_dir/extra-$name.log"
+    timeout 900 "$suite" >"$log" 2>&1
+    rc=$?
+    p=$(grep -c '^PASS ' "$log")
+    f=$(grep -c '^FAIL ' "$log")
+    grep -E '^(PASS|FAIL) ' "$log"
+    if [[ $rc -ne 0 && $f -eq 0 ]]; then
+        f=1
+        echo "FAIL $name (suite exited $rc)"
+    fi
+    if [[ $f -gt 0 ]]; then
+        failures+=("$name")
+        tail -60 "$log" | sed 's/^/    /'
+    fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+done
+
 if ((${#failures[@]})); then
     echo "failed: ${failures[*]}"
 fi

@@ -69,6 +69,18 @@ static const char *const db_names[] = {
     [DB_BM25_POSTINGS] = "bm25_postings",
     [DB_BM25_DOCLEN] = "bm25_doclen",
     [DB_BM25_STATS] = "bm25_stats",
+    [DB_HNSW_META] = "hnsw_meta",
+    [DB_HNSW_NODES] = "hnsw_nodes",
+    [DB_EMBED_CACHE] = "embed_cache",
+    [DB_CHAT_SESSIONS] = "chat_sessions",
+    [DB_CHAT_MESSAGES] = "chat_messages",
+    [DB_MEMORIES] = "memories",
+    [DB_GRAPH_ENTITIES] = "graph_entities",
+    [DB_GRAPH_NAMES] = "graph_names",
+    [DB_GRAPH_EDGES] = "graph_edges",
+    [DB_GRAPH_MENTIONS] = "graph_mentions",
+    [DB_QUOTAS] = "quotas",
+    [DB_IDEMPOTENCY] = "idempotency",
 };
 _Static_assert(EG_ARRAY_LEN(db_names) == DB__COUNT, "every store_db_t needs a name");
 

@@ -63,6 +63,20 @@ typedef enum {
     DB_BM25_POSTINGS, /* ws(8) coll(8) term 0x00 first_chunk(8) -> postings block */
     DB_BM25_DOCLEN,   /* ws(8) coll(8) chunk(8) -> length (u32) */
     DB_BM25_STATS,    /* ws(8) coll(8) -> collection totals */
+    /* Reserved for the vector, embedding, chat, memory, graph and operations
+     * modules; each module's header documents its layout. */
+    DB_HNSW_META,     /* ws(8) coll(8) -> index meta (dim, metric, M, entry point) */
+    DB_HNSW_NODES,    /* ws(8) coll(8) chunk(8) -> node (level, neighbour lists, vector) */
+    DB_EMBED_CACHE,   /* sha256(model + text)(32) -> vector */
+    DB_CHAT_SESSIONS, /* ws(8) session(8) -> session record */
+    DB_CHAT_MESSAGES, /* ws(8) session(8) message(8) -> message record */
+    DB_MEMORIES,      /* ws(8) memory(8) -> memory record */
+    DB_GRAPH_ENTITIES,/* ws(8) coll(8) entity(8) -> entity record */
+    DB_GRAPH_NAMES,   /* ws(8) coll(8) normalised name -> entity(8) */
+    DB_GRAPH_EDGES,   /* ws(8) coll(8) src(8) dst(8) -> relation record */
+    DB_GRAPH_MENTIONS,/* ws(8) coll(8) entity(8) chunk(8) -> count; and chunk->entity reverse */
+    DB_QUOTAS,        /* ws(8) -> quota record; ws(8) day(4) -> request count */
+    DB_IDEMPOTENCY,   /* ws(8) sha256(Idempotency-Key) -> doc(8) + time */
     DB__COUNT
 } store_db_t;
 

@@ -375,7 +375,9 @@ int tools_stat_main(int argc, char **argv)
     static const char *names[DB__COUNT] = {
         "meta", "users", "user_email", "keys", "user_keys", "sessions", "workspaces", "members",
         "user_ws", "uuids", "collections", "coll_names", "documents", "doc_hash", "files", "jobs",
-        "chunks", "doc_chunks", "bm25_terms", "bm25_postings", "bm25_doclen", "bm25_stats"};
+        "chunks", "doc_chunks", "bm25_terms", "bm25_postings", "bm25_doclen", "bm25_stats",
+        "hnsw_meta", "hnsw_nodes", "embed_cache", "chat_sessions", "chat_messages", "memories",
+        "graph_entities", "graph_names", "graph_edges", "graph_mentions", "quotas", "idempotency"};
     store_info_t info;
     MDB_txn *txn;
     int rc = store_get_info(st, &info);
