@@ -20,8 +20,11 @@
 #include "ingest/ingest.h"
 #include "store/store.h"
 
+typedef struct embed_registry embed_registry_t;
+
 typedef struct api {
     store_t *st;
+    embed_registry_t *embedders;  /* NULL until vector search is wired */
     ingest_t *ingest;
     const config_t *cfg;
     http_server_t *server;

@@ -411,63 +411,74 @@ void h_doc_chunks(api_call_t *c)
 void h_retrieve(api_call_t *c)
 {
     uint64_t t0 = time_mono_ns();
-    const char *query, *mode, *coll;
+    const char *query, *mode_s, *coll;
     long top_k = 10;
     int rerank = 0, graph = 0, explain = 0;
     const json_t *filter;
     if (api_field_str(c, "query", 1, 1, 10000, &query)) return;
-    if (api_field_str(c, "mode", 0, 1, 32, &mode)) return;
+    if (api_field_str(c, "mode", 0, 1, 32, &mode_s)) return;
     if (api_field_str(c, "collection_id", 0, 1, 64, &coll)) return;
     if (api_field_int(c, c->body, "top_k", 1, 100, &top_k, NULL)) return;
     if (api_field_bool(c, c->body, "rerank", &rerank)) return;
     if (api_field_bool(c, c->body, "enable_graph", &graph)) return;
     if (api_field_bool(c, c->body, "explain", &explain)) return;
     if (api_field_obj(c, c->body, "metadata_filter", &filter)) return;
-    /* API.md's default is hybrid; until vectors exist keyword is the only
-     * mode that works, so an absent mode means keyword (docs/API.md). */
-    if (!mode) mode = "keyword";
-    static const char *const known[] = {"semantic", "keyword", "hybrid", "graph", "hierarchical"};
-    int ok = 0;
-    for (size_t i = 0; i < EG_ARRAY_LEN(known); i++) ok |= !strcmp(mode, known[i]);
-    if (!ok) {
+    /* API.md's default is hybrid; it needs vectors (docs/API.md). */
+    int mode = mode_s ? retrieve_mode_parse(mode_s) : (c->api->embedders ? RMODE_HYBRID : RMODE_KEYWORD);
+    if (mode < 0) {
         api_error(c, 422, "VALIDATION_ERROR", "mode",
                   "mode must be semantic, keyword, hybrid, graph or hierarchical");
-        return;
-    }
-    if (strcmp(mode, "keyword") != 0) {
-        api_error(c, 422, "VALIDATION_ERROR", "mode",
-                  "mode \"%s\" is not available in this build yet; use \"keyword\"", mode);
         return;
     }
     if (rerank) {
         api_error(c, 422, "VALIDATION_ERROR", "rerank", "rerank is not available in this build yet");
         return;
     }
-    if (graph) {
-        api_error(c, 422, "VALIDATION_ERROR", "enable_graph",
+    if (graph || mode == RMODE_GRAPH) {
+        api_error(c, 422, "VALIDATION_ERROR", graph ? "enable_graph" : "mode",
                   "the knowledge graph is not available in this build yet");
         return;
     }
-    retrieve_req_t r = {.query = query, .mode = mode, .top_k = (int)top_k, .coll_uuid = coll,
-                        .metadata_filter = filter && filter->len ? filter : NULL, .explain = explain,
+    retrieve_env_t env = {c->api->st, c->api->embedders};
+    retrieve_req_t r = {.query = query, .mode = (rmode_t)mode, .top_k = (int)top_k,
+                        .coll_uuid = coll, .metadata_filter = filter && filter->len ? filter : NULL,
                         .bm25 = BM25_PARAMS_DEFAULT};
+    retrieve_hit_t *hits = NULL;
+    size_t n = 0;
+    char err[256];
+    int rc = retrieve_search(&env, c->tok, c->who->ws, &r, &hits, &n, err, sizeof err);
+    if (rc == ENGRAM_ENOTFOUND) {
+        api_error(c, 404, "NOT_FOUND", "collection_id", "collection not found");
+        return;
+    }
+    if (rc == ENGRAM_EUNSUPPORTED) {
+        api_error(c, 422, "VALIDATION_ERROR", "mode",
+                  "mode \"%s\" is not available in this build yet; use \"keyword\"",
+                  retrieve_mode_name((rmode_t)mode));
+        return;
+    }
+    if (rc == ENGRAM_EUPSTREAM) {
+        api_error(c, 502, "UPSTREAM_ERROR", NULL, "the embedding service failed: %s", err);
+        return;
+    }
+    if (rc == ENGRAM_EINVAL) {
+        api_error(c, 422, "VALIDATION_ERROR", "query", "%s", err[0] ? err : "the query has too many terms");
+        return;
+    }
+    if (rc) { api_fail(c, rc, "retrieval"); return; }
     buf_t results = BUF_INIT;
     jw_t w;
     jw_init(&w, &results);
-    size_t n = 0;
-    int rc = retrieve_run(c->api->st, c->tok, c->who->ws, &r, &w, &n);
-    if (rc == ENGRAM_ENOTFOUND) {
-        api_error(c, 404, "NOT_FOUND", "collection_id", "collection not found");
-        buf_free(&results);
-        return;
-    }
+    size_t shown = 0;
+    rc = retrieve_render(&env, c->who->ws, hits, n, explain, &w, &shown);
+    eg_free(hits);
     if (rc) { api_fail(c, rc, "retrieval"); buf_free(&results); return; }
     buf_t b = BUF_INIT;
     jw_init(&w, &b);
     jw_obj_begin(&w);
     jw_kstr(&w, "query", query);
-    jw_kstr(&w, "mode", mode);
-    jw_kint(&w, "total_results", (int64_t)n);
+    jw_kstr(&w, "mode", retrieve_mode_name((rmode_t)mode));
+    jw_kint(&w, "total_results", (int64_t)shown);
     jw_kbool(&w, "graph_enhanced", 0);
     jw_kdouble(&w, "processing_time_ms", (double)(time_mono_ns() - t0) / 1e6);
     jw_key(&w, "results");

@@ -1,16 +1,24 @@
 /*
  * retrieve.h - retrieval over a workspace's collections.
  *
- * Keyword mode runs the BM25 index of each target collection (one, or every
- * collection of the workspace) with the metadata filter applied inside the
- * index search, merges by score, cuts to top_k and renders each result with
- * its chunk text, chunk metadata and document. Other modes are answered
- * ENGRAM_EUNSUPPORTED until their indexes exist. The read transaction is
- * closed before this returns, so the caller may stream the answer freely.
+ * retrieve_search ranks chunks: keyword (BM25 of each target collection),
+ * semantic (the collection's embedder + its HNSW index), hybrid (both,
+ * fused by reciprocal rank fusion, k = 60, each side fetching more
+ * candidates than top_k) and hierarchical (documents ranked first by their
+ * best fused chunks, then each document's best chunks). The metadata filter
+ * is applied inside both indexes, before a candidate is ranked. Results
+ * across collections merge by score. Everything runs in one short read
+ * transaction (a query embedding through a remote service happens before it).
+ *
+ * retrieve_render writes the API's results array for hits; retrieve_fetch
+ * gives the chunks' text and documents as plain data (for chat). Both open
+ * their own read transaction: hits stay valid across transactions (they are
+ * ids), a hit whose chunk was deleted meanwhile is skipped.
  */
 #ifndef ENGRAM_RETRIEVE_H
 #define ENGRAM_RETRIEVE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "index/bm25.h"
@@ -18,20 +26,75 @@
 #include "store/store.h"
 #include "util/json.h"
 
+typedef struct embed_registry embed_registry_t;
+
+/* Long-lived services retrieval needs. embedders may be NULL (then
+ * semantic modes answer ENGRAM_EUNSUPPORTED). */
+typedef struct retrieve_env {
+    store_t *st;
+    embed_registry_t *embedders;
+} retrieve_env_t;
+
+typedef enum { RMODE_KEYWORD, RMODE_SEMANTIC, RMODE_HYBRID, RMODE_HIERARCHICAL, RMODE_GRAPH } rmode_t;
+
 typedef struct retrieve_req {
     const char *query;
-    const char *mode;               /* "keyword" */
+    rmode_t mode;
     int top_k;                      /* 1..100 */
     const char *coll_uuid;          /* NULL: every collection of ws */
     const json_t *metadata_filter;  /* object or NULL */
-    int explain;
     bm25_params_t bm25;
+    int ef_search;                  /* 0: adaptive */
 } retrieve_req_t;
 
-/* Appends the JSON array of results to w and sets *n_results.
- * ENGRAM_ENOTFOUND: coll_uuid is not the workspace's. */
-int retrieve_run(store_t *st, tokenizer_t *tok, uint64_t ws, const retrieve_req_t *r, jw_t *w,
-                 size_t *n_results);
+typedef struct retrieve_hit {
+    uint64_t coll, chunk;
+    double score;          /* the ranking score of the mode */
+    double bm25;           /* side scores and 1-based ranks; rank 0 = not found by that side */
+    int bm25_rank;
+    double vector;
+    int vector_rank;
+    int graph_sourced;
+} retrieve_hit_t;
+
+/* Parses a mode name; -1 when unknown. */
+int retrieve_mode_parse(const char *s);
+const char *retrieve_mode_name(rmode_t m);
+
+/* Ranks chunks. *hits (caller frees with eg_free) holds at most top_k.
+ * ENGRAM_ENOTFOUND: coll_uuid is not the workspace's. ENGRAM_EUNSUPPORTED:
+ * the mode is not available. ENGRAM_EUPSTREAM: the embedding service
+ * failed (err says how). */
+int retrieve_search(const retrieve_env_t *env, tokenizer_t *tok, uint64_t ws,
+                    const retrieve_req_t *r, retrieve_hit_t **hits, size_t *n, char *err,
+                    size_t errsz);
+
+/* Appends the API's JSON results array for hits to w; *n_out = results
+ * written (deleted chunks are skipped). */
+int retrieve_render(const retrieve_env_t *env, uint64_t ws, const retrieve_hit_t *hits, size_t n,
+                    int explain, jw_t *w, size_t *n_out);
+
+typedef struct retrieved_chunk {
+    char chunk_id[37], document_id[37], collection_id[37];
+    char *title;          /* document title */
+    char *text;           /* chunk text */
+    size_t text_len;
+    uint32_t chunk_index;
+    double score;
+    int graph_sourced;
+} retrieved_chunk_t;
+
+/* The chunks of hits as data, in order (deleted ones skipped). */
+int retrieve_fetch(const retrieve_env_t *env, uint64_t ws, const retrieve_hit_t *hits, size_t n,
+                   retrieved_chunk_t **out, size_t *n_out);
+void retrieve_fetch_free(retrieved_chunk_t *c, size_t n);
+
+/* Reciprocal rank fusion of two ranked lists of (coll, chunk) (either may be
+ * empty): score = sum of 1 / (k + rank). Writes at most cap results sorted
+ * by fused score (ties: better best rank, then lower ids) with both sides'
+ * scores and ranks filled. Pure; exposed for the evaluator and tests. */
+int retrieve_fuse_rrf(const retrieve_hit_t *a, size_t na, const retrieve_hit_t *b, size_t nb,
+                      double k, size_t cap, retrieve_hit_t **out, size_t *n_out);
 
 /* 1 if metadata (an object) matches every member of filter exactly. */
 int retrieve_filter_match(const json_t *filter, const json_t *metadata);
