@@ -10,7 +10,8 @@
  * end (like buf_t's sticky error).
  *
  * Values: store_compress writes one zstd frame (level 3) that records its
- * content size; store_decompress trusts nothing in a frame: a missing,
+ * content size and a checksum of it (frames without one, from older
+ * builds, still decode); store_decompress trusts nothing in a frame: a missing,
  * unknown or too large declared size, a decoding error, a size that differs
  * from the declared one or trailing bytes are ENGRAM_ECORRUPT, never a
  * crash and never an allocation above max_out.
@@ -55,7 +56,15 @@ int store_compress(const void *src, size_t len, buf_t *out)
     if (ZSTD_isError(bound)) return ENGRAM_ETOOBIG;
     int status = buf_reserve(out, bound);
     if (status) return status;
-    size_t n = ZSTD_compress(out->data + out->len, bound, src ? src : "", len, CODEC_LEVEL);
+    /* With a checksum (XXH64, 4 bytes) so damaged text is ECORRUPT on read,
+     * not different text: without one about half of all single-bit flips in
+     * a frame decoded "successfully" (docs/RELIABILITY.md). */
+    ZSTD_CCtx *cc = ZSTD_createCCtx();
+    if (!cc) return ENGRAM_ENOMEM;
+    size_t n = ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, CODEC_LEVEL);
+    if (!ZSTD_isError(n)) n = ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
+    if (!ZSTD_isError(n)) n = ZSTD_compress2(cc, out->data + out->len, bound, src ? src : "", len);
+    ZSTD_freeCCtx(cc);
     if (ZSTD_isError(n)) {
         return ZSTD_getErrorCode(n) == ZSTD_error_memory_allocation ? ENGRAM_ENOMEM : ENGRAM_EIO;
     }
