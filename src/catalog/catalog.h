@@ -144,6 +144,26 @@ int catalog_chunk_get(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll, uin
 int catalog_doc_get_internal(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll, uint64_t doc,
                              json_t **out);
 
+/* ---- change generations and files (generation.c, files.c; used by the
+ * operations module: the retrieval cache and signed document URLs) ---- */
+
+/* A counter that changes whenever a committed catalog write touched
+ * collection coll of ws; coll 0 names the workspace as a whole (any of its
+ * collections, and creating or deleting one). Every write path of the
+ * catalog calls catalog_generation_bump AFTER its commit (a new write path
+ * must do the same, or caches serve stale results). In memory only, starts
+ * at 0 in each process; collections may share a counter (a spurious change
+ * is possible, a missed one is not). Lock-free, thread-safe. */
+uint64_t catalog_generation(uint64_t ws, uint64_t coll);
+/* Changes with every bump of any workspace (cheap "anything changed?"). */
+uint64_t catalog_generation_all(void);
+void catalog_generation_bump(uint64_t ws, uint64_t coll);
+
+/* The document's original bytes (appended to *bytes, decompressed) and its
+ * record (*rec, caller frees). ws 0 means any workspace: only for callers
+ * that authorised the access by other means (a signed URL). */
+int catalog_doc_file(store_t *st, uint64_t ws, const char *doc_uuid, buf_t *bytes, json_t **rec);
+
 /* Renders records as the API shows them. */
 void catalog_write_doc(jw_t *w, const json_t *doc_rec);
 void catalog_write_doc_status(jw_t *w, const json_t *doc_rec);

@@ -154,6 +154,7 @@ int catalog_coll_create(store_t *st, uint64_t ws, const char *user_uuid, const c
                               .description = description, .metadata = metadata, .cfg = cfg};
     *out = NULL;
     int rc = store_write(st, coll_new_cb, &a);
+    if (!rc) catalog_generation_bump(ws, 0); /* after the commit: caches (generation.c) */
     if (!rc) rc = coll_public(&a.out, out);
     buf_free(&a.out);
     return rc;
@@ -332,6 +333,7 @@ int catalog_coll_patch(store_t *st, uint64_t ws, const char *coll_uuid, const ch
     struct coll_patch_args a = {.st = st, .ws = ws, .coll = e.coll, .name = name,
                                 .description = description, .metadata = metadata};
     rc = store_write(st, coll_patch_cb, &a);
+    if (!rc) catalog_generation_bump(ws, e.coll); /* after the commit: caches */
     if (!rc) rc = coll_public(&a.out, out);
     buf_free(&a.out);
     return rc;
@@ -426,5 +428,7 @@ int catalog_coll_delete(store_t *st, tokenizer_t *tok, uint64_t ws, const char *
     store_read_end(st, txn);
     if (rc) return rc;
     struct coll_del_args a = {st, tok, ws, e.coll};
-    return store_write(st, coll_del_cb, &a);
+    rc = store_write(st, coll_del_cb, &a);
+    if (!rc) catalog_generation_bump(ws, e.coll); /* after the commit: caches */
+    return rc;
 }

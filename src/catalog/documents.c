@@ -248,6 +248,8 @@ int catalog_doc_create(store_t *st, uint64_t ws, const doc_upload_t *up, json_t 
     if (!rc) rc = catalog_to_dom(&a.out, out);
     buf_free(&a.out);
     if (rc) return rc;
+    /* After the commit: caches (generation.c). */
+    if (a.created) catalog_generation_bump(ws, (uint64_t)json_get_i64(*out, "cid", 0));
     *created = a.created;
     *job_id = a.job_id;
     return 0;
@@ -367,6 +369,7 @@ int catalog_doc_patch(store_t *st, uint64_t ws, const char *doc_uuid, const char
     store_read_end(st, txn);
     if (rc) return rc;
     rc = store_write(st, doc_patch_cb, &a);
+    if (!rc) catalog_generation_bump(ws, a.e.coll); /* after the commit: caches */
     if (!rc) rc = catalog_to_dom(&a.out, out);
     buf_free(&a.out);
     return rc;
@@ -613,7 +616,9 @@ int catalog_doc_delete(store_t *st, tokenizer_t *tok, uint64_t ws, const char *d
     rc = catalog_resolve(txn, st, ws, doc_uuid, IDK_DOCUMENT, &a.e);
     store_read_end(st, txn);
     if (rc) return rc;
-    return store_write(st, doc_del_cb, &a);
+    rc = store_write(st, doc_del_cb, &a);
+    if (!rc) catalog_generation_bump(ws, a.e.coll); /* after the commit: caches */
+    return rc;
 }
 
 /* ---- jobs --------------------------------------------------------------- */
@@ -799,5 +804,7 @@ int catalog_doc_complete(store_t *st, tokenizer_t *tok, const ingest_job_t *job,
     struct complete_args a = {.st = st, .tok = tok, .job = job, .chunks = chunks, .n = n,
                               .total_tokens = total_tokens};
     time_format_rfc3339(time_now_ms(), a.now);
-    return store_write(st, complete_cb, &a);
+    int rc = store_write(st, complete_cb, &a);
+    if (!rc) catalog_generation_bump(job->ws, job->coll); /* after the commit: caches */
+    return rc;
 }
