@@ -23,6 +23,7 @@
 #include "eval/beir.h"
 #include "http/http.h"
 #include "ingest/ingest.h"
+#include "model/registry.h"
 #include "store/store.h"
 #include "tools/tools.h"
 #include "util/common.h"
@@ -96,10 +97,26 @@ static int cmd_serve(int argc, char **argv)
         store_close(st);
         return 1;
     }
-    api_t api = {.st = st, .cfg = &cfg, .started_ms = time_now_ms()};
-    rc = ingest_start(st, cfg.ingest_threads, &api.ingest);
+    embed_config_t remote = {.name = "openai", .url = cfg.embed_url, .model = cfg.embed_model,
+                             .api_key = cfg.embed_api_key, .dim = (uint32_t)cfg.embed_dim};
+    int has_remote = cfg.embed_url[0] != '\0';
+    if (!strcmp(cfg.embedder, "openai") && !has_remote) {
+        log_error("--embedder openai needs --embed-url and --embed-model");
+        store_close(st);
+        return 1;
+    }
+    embed_registry_t *reg = NULL;
+    rc = registry_open(has_remote ? &remote : NULL, cfg.embedder, &reg, serr, sizeof serr);
+    if (rc) {
+        log_error("embedder: %s", serr);
+        store_close(st);
+        return 1;
+    }
+    api_t api = {.st = st, .embedders = reg, .cfg = &cfg, .started_ms = time_now_ms()};
+    rc = ingest_start(st, reg, cfg.ingest_threads, &api.ingest);
     if (rc) {
         log_error("cannot start ingestion: %s", engram_strerror(rc));
+        registry_free(reg);
         store_close(st);
         return 1;
     }
@@ -123,6 +140,7 @@ static int cmd_serve(int argc, char **argv)
     if (rc) {
         log_error("cannot listen on %s: %s", cfg.listen, engram_strerror(rc));
         ingest_stop(api.ingest);
+        registry_free(reg);
         store_close(st);
         return 1;
     }
@@ -147,6 +165,7 @@ static int cmd_serve(int argc, char **argv)
     ingest_stop(api.ingest);
     http_server_free(the_server);
     the_server = NULL;
+    registry_free(reg);
     store_close(st);
     log_info("stopped cleanly");
     return rc ? 1 : 0;

@@ -9,6 +9,7 @@
 #include "catalog/catalog.h"
 #include "http/multipart.h"
 #include "ingest/detect.h"
+#include "model/registry.h"
 #include "rag/retrieve.h"
 #include "store/record.h"
 #include "util/common.h"
@@ -18,12 +19,29 @@
 
 /* ---- collections --------------------------------------------------------- */
 
+/* The embedder must be configured here; its identity is recorded. */
+static int resolve_embedder(api_call_t *c, coll_config_t *cfg)
+{
+    if (!c->api->embedders) return 0;
+    char err[256];
+    if (registry_check(c->api->embedders, cfg->embedder, NULL, err, sizeof err)) {
+        api_error(c, 422, "VALIDATION_ERROR", "embedder", "%s (configured: hash%s)", err,
+                  registry_get(c->api->embedders, "openai") ? ", openai" : "");
+        return -1;
+    }
+    snprintf(cfg->embedder_id, sizeof cfg->embedder_id, "%s",
+             embedder_id(registry_get(c->api->embedders, cfg->embedder)));
+    return 0;
+}
+
 static int read_config(api_call_t *c, coll_config_t *cfg)
 {
     *cfg = COLL_CONFIG_DEFAULT;
     const json_t *conf;
     if (api_field_obj(c, c->body, "config", &conf)) return -1;
-    if (!conf) return 0;
+    if (c->api->embedders)
+        snprintf(cfg->embedder, sizeof cfg->embedder, "%s", registry_default(c->api->embedders));
+    if (!conf) return resolve_embedder(c, cfg);
     long v;
     int present;
     if (api_field_int(c, conf, "chunk_size", 16, 8192, &v, &present)) return -1;
@@ -41,19 +59,12 @@ static int read_config(api_call_t *c, coll_config_t *cfg)
             api_error(c, 422, "VALIDATION_ERROR", "embedder", "embedder must be a string");
             return -1;
         }
-        if (strcmp(e->str, "hash") != 0 && strcmp(e->str, c->api->cfg->embedder) != 0) {
-            api_error(c, 422, "VALIDATION_ERROR", "embedder",
-                      "embedder \"%.40s\" is not configured on this server (configured: hash%s%s)",
-                      e->str, strcmp(c->api->cfg->embedder, "hash") ? ", " : "",
-                      strcmp(c->api->cfg->embedder, "hash") ? c->api->cfg->embedder : "");
-            return -1;
-        }
-        snprintf(cfg->embedder, sizeof cfg->embedder, "%s", e->str);
+        snprintf(cfg->embedder, sizeof cfg->embedder, "%.31s", e->str);
     }
     int g = 1;
     if (api_field_bool(c, conf, "graph", &g)) return -1;
     cfg->graph = g;
-    return 0;
+    return resolve_embedder(c, cfg);
 }
 
 void h_coll_create(api_call_t *c)

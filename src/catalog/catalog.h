@@ -38,9 +38,10 @@ typedef struct coll_config {
     uint32_t chunk_overlap;  /* default 128, < chunk_size */
     char embedder[32];       /* default "hash" */
     int graph;               /* default 1 */
+    char embedder_id[96];    /* the embedder's identity at creation (embedder_id) */
 } coll_config_t;
 
-#define COLL_CONFIG_DEFAULT ((coll_config_t){512, 128, "hash", 1})
+#define COLL_CONFIG_DEFAULT ((coll_config_t){512, 128, "hash", 1, ""})
 
 /* name must be unique in ws (ENGRAM_EEXIST). description/metadata may be NULL. */
 int catalog_coll_create(store_t *st, uint64_t ws, const char *user_uuid, const char *name,
@@ -108,6 +109,7 @@ int catalog_job_load(store_t *st, const ingest_job_t *job, char **bytes, size_t 
 int catalog_doc_progress(store_t *st, const ingest_job_t *job, const char *status, double progress);
 
 typedef struct chunk_in {
+    const float *vec;       /* its embedding (dim floats), or NULL: no vector */
     const char *text;       /* the chunk's text */
     size_t len;
     uint32_t start, end;    /* character offsets in the document text */
@@ -115,10 +117,13 @@ typedef struct chunk_in {
     const char *heading;    /* section, may be NULL */
 } chunk_in_t;
 
-/* Commits the chunks, their postings, status=completed and the counts, and
- * removes the job - in one transaction. A deleted document is skipped. */
+/* Commits the chunks, their postings and vectors (dim floats each when
+ * chunks carry vectors; the collection's vector index is created with the
+ * first ones), status=completed and the counts, and removes the job - in one
+ * transaction. A deleted document is skipped. A dimension that differs from
+ * the collection's index is ENGRAM_EINVAL. */
 int catalog_doc_complete(store_t *st, tokenizer_t *tok, const ingest_job_t *job,
-                         const chunk_in_t *chunks, size_t n, uint64_t total_tokens);
+                         const chunk_in_t *chunks, size_t n, uint32_t dim, uint64_t total_tokens);
 /* Marks the document failed with a message a user can act on, removes the job. */
 int catalog_doc_fail(store_t *st, const ingest_job_t *job, const char *message);
 

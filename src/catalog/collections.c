@@ -11,6 +11,7 @@
 #include "catalog/catalog.h"
 #include "catalog/catalog_internal.h"
 #include "index/bm25.h"
+#include "index/hnsw.h"
 #include "store/idmap.h"
 #include "store/record.h"
 #include "util/common.h"
@@ -54,6 +55,7 @@ static void write_config(jw_t *w, const coll_config_t *c)
     jw_kint(w, "chunk_size", c->chunk_size);
     jw_kint(w, "chunk_overlap", c->chunk_overlap);
     jw_kstr(w, "embedder", c->embedder);
+    jw_kstr(w, "embedding_model", c->embedder_id);
     jw_kbool(w, "graph", c->graph);
     jw_obj_end(w);
 }
@@ -69,6 +71,8 @@ int catalog_coll_config(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll, c
     cfg->chunk_overlap = (uint32_t)json_get_i64(c, "chunk_overlap", 128);
     const char *e = json_get_str(c, "embedder");
     if (e) snprintf(cfg->embedder, sizeof cfg->embedder, "%s", e);
+    const char *id = json_get_str(c, "embedding_model");
+    if (id) snprintf(cfg->embedder_id, sizeof cfg->embedder_id, "%s", id);
     cfg->graph = json_get_bool(c, "graph", 1);
     json_free(rec);
     if (cfg->chunk_size == 0 || cfg->chunk_overlap >= cfg->chunk_size) return ENGRAM_ECORRUPT;
@@ -396,8 +400,11 @@ static int coll_del_cb(MDB_txn *txn, void *arg)
         rc = catalog_doc_delete_txn(txn, a->st, NULL, a->ws, a->coll, doc, 0);
         if (rc) goto done;
     }
-    /* ...then the whole BM25 index, the name and the record. */
+    /* ...then the whole BM25 and vector indexes, the name and the record. */
     rc = bm25_drop(txn, a->st, a->ws, a->coll);
+    if (rc) goto done;
+    rc = hnsw_drop(txn, a->st, a->ws, a->coll);
+    if (rc == ENGRAM_ENOTFOUND) rc = 0;
     if (rc) goto done;
     const char *name = json_get_str(rec, "name");
     if (name) {

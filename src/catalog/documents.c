@@ -15,6 +15,7 @@
 #include "catalog/catalog.h"
 #include "catalog/catalog_internal.h"
 #include "index/bm25.h"
+#include "index/hnsw.h"
 #include "store/idmap.h"
 #include "store/record.h"
 #include "util/common.h"
@@ -541,6 +542,10 @@ int catalog_doc_delete_txn(MDB_txn *txn, store_t *st, tokenizer_t *tok, uint64_t
                 buf_reset(&text);
                 r = store_decompress(cr.ztext, cr.ztext_len, CHUNK_MAX_TEXT, &text);
                 if (!r) r = bm25_remove(txn, st, tok, ws, coll, chunk, text.data ? text.data : "", text.len);
+                if (!r) {
+                    r = hnsw_delete(txn, st, ws, coll, chunk);
+                    if (r == ENGRAM_ENOTFOUND) r = 0; /* no vector for it */
+                }
             } else if (r == ENGRAM_ENOTFOUND) {
                 r = 0;
             }
@@ -753,9 +758,23 @@ struct complete_args {
     const ingest_job_t *job;
     const chunk_in_t *chunks;
     size_t n;
+    uint32_t dim;
     uint64_t total_tokens;
     char now[32];
 };
+
+/* The collection's vector index, created with the first vectors. */
+static int ensure_vector_index(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll, uint32_t dim)
+{
+    hnsw_params_t p;
+    int rc = hnsw_params_get(txn, st, ws, coll, &p);
+    if (rc == ENGRAM_ENOTFOUND) {
+        hnsw_params_t np = {.dim = dim, .metric = HNSW_COSINE, .M = 16, .ef_construction = 200};
+        return hnsw_create(txn, st, ws, coll, &np);
+    }
+    if (rc) return rc;
+    return p.dim == dim ? 0 : ENGRAM_EINVAL;
+}
 
 static void complete_edit(jw_t *w, void *ud)
 {
@@ -781,6 +800,8 @@ static int complete_cb(MDB_txn *txn, void *arg)
     int already = status && strcmp(status, "completed") == 0;
     json_free(rec);
     if (already) return delete_job(txn, a->st, j->job_id);
+    int vectors = a->n && a->chunks[0].vec && a->dim;
+    if (vectors && (rc = ensure_vector_index(txn, a->st, j->ws, j->coll, a->dim))) return rc;
     for (size_t i = 0; i < a->n; i++) {
         uint64_t chunk;
         if ((rc = store_next_id(txn, a->st, "chunk", &chunk))) return rc;
@@ -788,6 +809,8 @@ static int complete_cb(MDB_txn *txn, void *arg)
             return rc;
         rc = bm25_add(txn, a->st, a->tok, j->ws, j->coll, chunk, a->chunks[i].text, a->chunks[i].len);
         if (rc) return rc;
+        if (vectors && (rc = hnsw_insert(txn, a->st, j->ws, j->coll, chunk, a->chunks[i].vec)))
+            return rc;
     }
     static const char *const skip[] = {"status", "progress", "chunk_count", "total_tokens",
                                        "error_message", "updated_at", "processed_at", NULL};
@@ -799,10 +822,10 @@ static int complete_cb(MDB_txn *txn, void *arg)
 }
 
 int catalog_doc_complete(store_t *st, tokenizer_t *tok, const ingest_job_t *job,
-                         const chunk_in_t *chunks, size_t n, uint64_t total_tokens)
+                         const chunk_in_t *chunks, size_t n, uint32_t dim, uint64_t total_tokens)
 {
     struct complete_args a = {.st = st, .tok = tok, .job = job, .chunks = chunks, .n = n,
-                              .total_tokens = total_tokens};
+                              .dim = dim, .total_tokens = total_tokens};
     time_format_rfc3339(time_now_ms(), a.now);
     int rc = store_write(st, complete_cb, &a);
     if (!rc) catalog_generation_bump(job->ws, job->coll); /* after the commit: caches */

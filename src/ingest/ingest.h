@@ -4,8 +4,9 @@
  * A fixed pool of worker threads takes ingest jobs (catalog.h) from an
  * in-memory queue: load the stored bytes, mark the document processing,
  * decode the text (invalid UTF-8 replaced), chunk it with the collection's
- * sizes, and hand the chunks to the writer, which commits chunks, postings
- * and status=completed in one transaction. The queue is only a cache of
+ * sizes, embed the chunks with the collection's embedder (batched), and
+ * hand chunks and vectors to the writer, which commits chunks, postings,
+ * vectors and status=completed in one transaction. The queue is only a cache of
  * DB_JOBS: at start every unfinished job is loaded again, so a crash or a
  * restart resumes them. A failure fails that document alone, with a message.
  *
@@ -22,8 +23,11 @@
 
 typedef struct ingest ingest_t;
 
-/* Starts threads workers and queues every unfinished job. */
-int ingest_start(store_t *st, int threads, ingest_t **out);
+typedef struct embed_registry embed_registry_t;
+
+/* Starts threads workers and queues every unfinished job. Chunks are
+ * embedded with their collection's embedder from reg (NULL: no vectors). */
+int ingest_start(store_t *st, embed_registry_t *reg, int threads, ingest_t **out);
 /* Queues a job just committed by an upload. */
 int ingest_submit(ingest_t *in, const ingest_job_t *job);
 /* Jobs waiting or running. */

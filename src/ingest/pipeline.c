@@ -12,6 +12,7 @@
 #include "index/tokenizer.h"
 #include "ingest/chunk.h"
 #include "ingest/ingest.h"
+#include "model/registry.h"
 #include "util/buf.h"
 #include "util/common.h"
 #include "util/log.h"
@@ -19,6 +20,7 @@
 
 struct ingest {
     store_t *st;
+    embed_registry_t *reg;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     ingest_job_t *q;
@@ -91,8 +93,47 @@ static uint64_t count_words(const char *s, size_t n)
     return words;
 }
 
+#define EMBED_BATCH 64
+
+/* Embeds every chunk with the collection's embedder; *vecs holds n * dim. */
+static int embed_chunks(ingest_t *in, const coll_config_t *cfg, chunk_in_t *chunks, size_t n,
+                        float **vecs, uint32_t *dim, char *err, size_t errsz)
+{
+    *vecs = NULL;
+    *dim = 0;
+    if (!in->reg) return 0;
+    int rc = registry_check(in->reg, cfg->embedder, cfg->embedder_id, err, errsz);
+    if (rc) return rc;
+    embedder_t *e = registry_get(in->reg, cfg->embedder);
+    if ((rc = embedder_resolve_dim(e, err, errsz))) return rc;
+    uint32_t d = embedder_dim(e);
+    float *v = eg_malloc(n * (size_t)d * sizeof *v);
+    const char **texts = eg_malloc(EMBED_BATCH * sizeof *texts);
+    size_t *lens = eg_malloc(EMBED_BATCH * sizeof *lens);
+    if (!v || !texts || !lens) { rc = ENGRAM_ENOMEM; goto done; }
+    for (size_t i = 0; i < n && !rc; i += EMBED_BATCH) {
+        size_t m = n - i < EMBED_BATCH ? n - i : EMBED_BATCH;
+        for (size_t j = 0; j < m; j++) {
+            texts[j] = chunks[i + j].text;
+            lens[j] = chunks[i + j].len;
+        }
+        rc = embedder_embed(e, in->st, texts, lens, m, v + i * d, err, errsz);
+    }
+    for (size_t i = 0; !rc && i < n; i++) chunks[i].vec = v + i * d;
+done:
+    eg_free(texts);
+    eg_free(lens);
+    if (rc) { eg_free(v); return rc; }
+    *vecs = v;
+    *dim = d;
+    return 0;
+}
+
 static void process(ingest_t *in, tokenizer_t *tok, const ingest_job_t *job)
 {
+    float *vecs = NULL;
+    uint32_t dim = 0;
+    char err[256];
     char *bytes = NULL, ctype[64];
     size_t len = 0;
     coll_config_t cfg;
@@ -137,7 +178,16 @@ static void process(ingest_t *in, tokenizer_t *tok, const ingest_job_t *job)
         chunks[i].token_count = spans[i].token_count;
         chunks[i].heading = spans[i].heading;
     }
-    rc = catalog_doc_complete(in->st, tok, job, chunks, n, count_words(text.data, text.len));
+    catalog_doc_progress(in->st, job, "processing", 0.5);
+    rc = embed_chunks(in, &cfg, chunks, n, &vecs, &dim, err, sizeof err);
+    if (rc == ENGRAM_EUPSTREAM || rc == ENGRAM_EINVAL) {
+        char msg[320];
+        snprintf(msg, sizeof msg, "embedding failed: %s", err);
+        catalog_doc_fail(in->st, job, msg);
+        goto done;
+    }
+    if (rc) goto fail;
+    rc = catalog_doc_complete(in->st, tok, job, chunks, n, dim, count_words(text.data, text.len));
     if (rc) goto fail;
     goto done;
 fail:
@@ -149,6 +199,7 @@ fail:
     else
         catalog_doc_fail(in->st, job, "processing failed; see the server log for the request");
 done:
+    eg_free(vecs);
     eg_free(chunks);
     chunk_spans_free(spans, n);
     buf_free(&text);
@@ -181,13 +232,14 @@ static void *worker(void *arg)
     return NULL;
 }
 
-int ingest_start(store_t *st, int threads, ingest_t **out)
+int ingest_start(store_t *st, embed_registry_t *reg, int threads, ingest_t **out)
 {
     *out = NULL;
     if (threads < 1) threads = 1;
     ingest_t *in = eg_calloc(1, sizeof *in);
     if (!in) return ENGRAM_ENOMEM;
     in->st = st;
+    in->reg = reg;
     pthread_mutex_init(&in->mu, NULL);
     pthread_cond_init(&in->cv, NULL);
     ingest_job_t *jobs = NULL;

@@ -294,33 +294,50 @@ int retrieve_search(const retrieve_env_t *env, tokenizer_t *tok, uint64_t ws,
     int need_vec = r->mode != RMODE_KEYWORD, need_kw = r->mode != RMODE_SEMANTIC;
     size_t k = side_k(r), top_k = (size_t)r->top_k;
     store_t *st = env->st;
+    if (need_vec && !env->embedders) return ENGRAM_EUNSUPPORTED;
 
     vector_query_t *vq = NULL;
-    if (need_vec) {
-        if (!env->embedders) return ENGRAM_EUNSUPPORTED;
-        int rc = vector_query_new(env->embedders, r->query, &vq);
-        if (rc) return rc;
-    }
-
     MDB_txn *txn;
-    int rc = store_read_begin(st, &txn);
-    if (rc) { vector_query_free(vq); return rc; }
-    query_ctx_t q = {.txn = txn, .st = st, .ws = ws, .filter = r->metadata_filter};
     uint64_t *colls = NULL, one;
     size_t n_colls = 0, n_all = 0;
     retrieve_hit_t *all = NULL, *kw = NULL, *vec = NULL, *fused = NULL;
+    query_ctx_t q = {.st = st, .ws = ws, .filter = r->metadata_filter};
+    int rc = store_read_begin(st, &txn);
+    if (rc) return rc;
     if (r->coll_uuid) {
-        idmap_entry_t e;
+        idmap_entry_t e = {0};
         rc = idmap_get(txn, st, r->coll_uuid, IDK_COLLECTION, &e);
         if (!rc && e.ws != ws) rc = ENGRAM_ENOTFOUND;
-        if (rc) goto done;
         one = e.coll;
         colls = &one;
-        n_colls = 1;
+        n_colls = rc ? 0 : 1;
     } else {
         rc = catalog_coll_ids(txn, st, ws, &colls, &n_colls);
-        if (rc) goto done;
     }
+    if (!rc && need_vec) {
+        /* The query is embedded once per embedder the collections use, before
+         * the search transaction: a remote embedder is a network call. */
+        const char **names = eg_calloc(n_colls + 1, sizeof *names);
+        coll_config_t *cfgs = eg_calloc(n_colls + 1, sizeof *cfgs);
+        if (!names || !cfgs) rc = ENGRAM_ENOMEM;
+        for (size_t i = 0; !rc && i < n_colls; i++) {
+            rc = catalog_coll_config(txn, st, ws, colls[i], &cfgs[i]);
+            names[i] = cfgs[i].embedder;
+        }
+        store_read_end(st, txn);
+        if (!rc && !env->embedders) rc = ENGRAM_EUNSUPPORTED;
+        if (!rc) rc = vector_query_new(env->embedders, r->query, names, n_colls, &vq, err, errsz);
+        eg_free(names);
+        eg_free(cfgs);
+        int rc2 = store_read_begin(st, &txn);
+        if (rc2) {
+            if (colls != &one) eg_free(colls);
+            vector_query_free(vq);
+            return rc2;
+        }
+    }
+    q.txn = txn;
+    if (rc) goto done;
     all = eg_malloc((n_colls ? n_colls : 1) * top_k * sizeof *all);
     kw = eg_malloc(k * sizeof *kw);
     vec = eg_malloc(k * sizeof *vec);

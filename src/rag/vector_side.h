@@ -27,7 +27,11 @@ typedef struct vector_hit {
 
 typedef int (*vector_filter_fn)(uint64_t chunk, void *ud);
 
-int vector_query_new(embed_registry_t *reg, const char *query, vector_query_t **out);
+/* Embeds query once with each embedder named in names (the embedders of the
+ * collections to search). ENGRAM_EINVAL: an embedder is not configured;
+ * ENGRAM_EUPSTREAM: the service failed (err says how). */
+int vector_query_new(embed_registry_t *reg, const char *query, const char *const *names,
+                     size_t n_names, vector_query_t **out, char *err, size_t errsz);
 void vector_query_free(vector_query_t *vq);
 int vector_query_prepare(vector_query_t *vq, MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll,
                          char *err, size_t errsz);

@@ -13,7 +13,8 @@
  *   - each collection's document_count and chunk_count match, and its
  *     BM25 totals count exactly its indexed chunks;
  *   - bm25_verify: every posting names an indexed chunk of that collection,
- *     document frequencies match the postings.
+ *     document frequencies match the postings;
+ *   - hnsw_verify: the vector index's structure, and one vector per chunk.
  * Each defect is printed as one line; the exit code says whether any was
  * found.
  */
@@ -24,6 +25,7 @@
 
 #include "catalog/catalog.h"
 #include "index/bm25.h"
+#include "index/hnsw.h"
 #include "store/idmap.h"
 #include "store/record.h"
 #include "store/store.h"
@@ -349,6 +351,16 @@ int tools_verify_main(int argc, char **argv)
             char msg[256];
             int br = bm25_verify(v.txn, v.st, cc[i].ws, cc[i].coll, msg, sizeof msg);
             if (br) defect(&v, "collection %llu: BM25 index: %s", (unsigned long long)cc[i].coll, msg);
+            hnsw_params_t hp;
+            if (hnsw_params_get(v.txn, v.st, cc[i].ws, cc[i].coll, &hp) == 0) {
+                int hr = hnsw_verify(v.txn, v.st, cc[i].ws, cc[i].coll, msg, sizeof msg);
+                if (hr) defect(&v, "collection %llu: vector index: %s", (unsigned long long)cc[i].coll, msg);
+                uint64_t nv = 0;
+                if (!hr && hnsw_count(v.txn, v.st, cc[i].ws, cc[i].coll, &nv) == 0 && nv != cc[i].chunks)
+                    defect(&v, "collection %llu: vector index holds %llu vectors, the collection %llu chunks",
+                           (unsigned long long)cc[i].coll, (unsigned long long)nv,
+                           (unsigned long long)cc[i].chunks);
+            }
         }
     }
     eg_free(cc);
