@@ -33,7 +33,7 @@ static const setting_t settings[] = {
     S("listen", "ENGRAM_LISTEN", listen, "127.0.0.1:8080", "address and port to serve on (port 0: pick a free one and log it)"),
     S("data", "ENGRAM_DATA", data, "./engram-data", "data directory (created if missing)"),
     B("open-registration", "ENGRAM_OPEN_REGISTRATION", open_registration, "0", "let anyone register (the first user of an empty server always may)"),
-    S("tls-cert", "ENGRAM_TLS_CERT", tls_cert, "", "PEM certificate; with --tls-key: HTTPS only (not in this build yet)"),
+    S("tls-cert", "ENGRAM_TLS_CERT", tls_cert, "", "PEM certificate chain; with --tls-key: HTTPS only"),
     S("tls-key", "ENGRAM_TLS_KEY", tls_key, "", "PEM private key for --tls-cert"),
     S("embedder", "ENGRAM_EMBEDDER", embedder, "hash", "embedder: hash (built in) or openai"),
     S("embed-url", "ENGRAM_EMBED_URL", embed_url, "", "OpenAI-compatible embeddings service base URL"),

@@ -75,8 +75,8 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "engram serve: --log-level must be debug, info, warn or error\n");
         return 2;
     }
-    if (cfg.tls_cert[0] || cfg.tls_key[0]) {
-        fprintf(stderr, "engram serve: HTTPS (--tls-cert/--tls-key) is not in this build yet\n");
+    if (!cfg.tls_cert[0] != !cfg.tls_key[0]) {
+        fprintf(stderr, "engram serve: HTTPS needs both --tls-cert and --tls-key\n");
         return 2;
     }
     if (auth_init()) {
@@ -136,9 +136,18 @@ static int cmd_serve(int argc, char **argv)
         .on_done = api_on_done,
         .ud = &api,
     };
+    /* HTTPS when both files are set; large uploads spool under DATA/tmp. */
+    char spool_dir[sizeof cfg.data + 8], herr[600] = "";
+    snprintf(spool_dir, sizeof spool_dir, "%s/tmp", cfg.data);
+    hc.tls_cert = cfg.tls_cert[0] ? cfg.tls_cert : NULL;
+    hc.tls_key = cfg.tls_key[0] ? cfg.tls_key : NULL;
+    hc.spool_dir = spool_dir;
+    hc.error = herr;
+    hc.error_size = sizeof herr;
     rc = http_server_create(&hc, &the_server);
     if (rc) {
-        log_error("cannot listen on %s: %s", cfg.listen, engram_strerror(rc));
+        if (herr[0]) log_error("%s", herr);
+        else log_error("cannot listen on %s: %s", cfg.listen, engram_strerror(rc));
         ingest_stop(api.ingest);
         registry_free(reg);
         store_close(st);
@@ -156,8 +165,8 @@ static int cmd_serve(int argc, char **argv)
     char *colon = strrchr(host, ':');
     if (colon) *colon = '\0';
     if (!host[0]) snprintf(host, sizeof host, "0.0.0.0");
-    log_info("listening on http://%s:%d (data %s, engram %s)", host, http_server_port(the_server),
-             cfg.data, ENGRAM_VERSION);
+    log_info("listening on %s://%s:%d (data %s, engram %s)", hc.tls_cert ? "https" : "http", host,
+             http_server_port(the_server), cfg.data, ENGRAM_VERSION);
     api.ready = 1;
     rc = http_server_run(the_server);
     api.ready = 0;

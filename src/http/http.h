@@ -56,6 +56,9 @@ typedef struct http_request {
     size_t n_headers;
     const char *body;         /* NUL-terminated for convenience; may hold NULs */
     size_t body_len;
+    int body_file;            /* 1: body is a read-only mapping of a spooled
+                               * temporary file (see spool_dir below); same
+                               * lifetime, never write through it */
     char request_id[129];
     char remote_addr[64];
     uint64_t start_ns;        /* monotonic time the first byte arrived */
@@ -133,7 +136,24 @@ typedef struct http_server_config {
     http_on_done_fn on_done;
     void *ud;
     int drain_ms;                 /* on stop, wait this long for requests in flight: 10000 */
+    /* HTTPS: both set -> every connection speaks TLS (tls.h policy); a
+     * client speaking plain HTTP gets a plain-text 400 and is closed. */
+    const char *tls_cert;         /* PEM certificate chain file */
+    const char *tls_key;          /* PEM private key file */
+    /* Request bodies of routes whose max_body (set by on_headers) is over
+     * HTTP_SPOOL_ROUTE_MIN and that grow past HTTP_SPOOL_BODY_MIN go to an
+     * unlinked temporary file in this directory (created 0700 if missing)
+     * instead of memory, and reach the handler as a read-only mapping
+     * (req->body_file = 1). NULL: every body in memory. */
+    const char *spool_dir;
+    /* Where http_server_create writes a readable reason when it fails
+     * (optional). */
+    char *error;
+    size_t error_size;
 } http_server_config_t;
+
+#define HTTP_SPOOL_ROUTE_MIN ((size_t)1 << 20)
+#define HTTP_SPOOL_BODY_MIN ((size_t)1 << 20)
 
 typedef struct http_server http_server_t;
 

@@ -66,6 +66,8 @@
 #include <sodium.h>
 
 #include "http/parse.h"
+#include "http/spool.h"
+#include "http/tls.h"
 #include "util/common.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -74,8 +76,10 @@
 #define LINGER_MS 2000
 #define READ_CHUNK 4096
 #define DEFAULT_DRAIN_MS 10000
+#define SPOOL_BUF (256 * 1024)  /* bytes of a spooled body held in memory */
+#define MIN_THREAD_STACK (4u << 20)
 
-enum { CS_HEAD, CS_BODY, CS_DISPATCHED, CS_WRITING, CS_LINGER, CS_CLOSED };
+enum { CS_HANDSHAKE, CS_HEAD, CS_BODY, CS_DISPATCHED, CS_WRITING, CS_LINGER, CS_CLOSED };
 
 struct http_conn {
     http_server_t *srv;
@@ -90,6 +94,12 @@ struct http_conn {
     char *rbuf;                 /* read buffer: unconsumed bytes in [rpos, rlen) */
     size_t rpos, rlen, rcap;
 
+    /* HTTPS (NULL: plain). Encrypted output the socket did not take waits
+     * in wbuf, so the record layer never has to retry a write. */
+    tls_conn_t *tls;
+    int tls_started;            /* the first byte was a TLS record */
+    int tls_ready;              /* handshake complete */
+
     /* The current request. */
     int req_active;             /* req holds a request (parsed or blank) */
     int bytes_seen;             /* a byte of the current request arrived */
@@ -103,12 +113,15 @@ struct http_conn {
     int chunked;
     http_chunked_t ck;
     int body_announced;         /* a body follows the head and was not read */
+    int spool_ok;               /* this route's body may go to a file */
+    int spooling;               /* body bytes go to spool; body is a write buffer */
+    http_spool_t spool;
     int is_head;                /* HEAD request: answers carry no body */
 
     /* The answer. */
     int on_loop;                /* answering from the loop thread: never block */
-    char *wbuf;                 /* loop answers: bytes still to write */
-    size_t wpos, wlen;
+    char *wbuf;                 /* bytes still to write (loop answers, TLS records) */
+    size_t wpos, wlen, wcap;
     int stream_chunked;
     int stream_ended;
     int write_failed;
@@ -119,6 +132,8 @@ struct http_server {
     int drain_ms;
     int lfd, epfd, wake_fd, stop_fd;
     int port;
+    tls_server_t *tls;          /* NULL: plain HTTP */
+    char *spool_dir;            /* NULL: bodies in memory */
     atomic_int n_conns;
     atomic_int stopping;
     http_conn_t *conns;         /* loop thread only */
@@ -200,10 +215,131 @@ static const char *http_date(void)
     return cached;
 }
 
+/* --------------------------------------------------------- output bytes */
+
+/* Appends to the pending-output buffer. 0 or ENGRAM_ENOMEM. */
+static int wbuf_append(http_conn_t *c, const void *p, size_t n)
+{
+    if (c->wpos == c->wlen) c->wpos = c->wlen = 0;
+    if (c->wlen + n > c->wcap && c->wpos > 0) {
+        memmove(c->wbuf, c->wbuf + c->wpos, c->wlen - c->wpos);
+        c->wlen -= c->wpos;
+        c->wpos = 0;
+    }
+    if (c->wlen + n > c->wcap) {
+        size_t cap = c->wcap ? c->wcap * 2 : 4096;
+        while (cap < c->wlen + n) cap *= 2;
+        char *nb = eg_realloc(c->wbuf, cap);
+        if (!nb) return ENGRAM_ENOMEM;
+        c->wbuf = nb;
+        c->wcap = cap;
+    }
+    memcpy(c->wbuf + c->wlen, p, n);
+    c->wlen += n;
+    return 0;
+}
+
+static void wbuf_release(http_conn_t *c)
+{
+    eg_free(c->wbuf);
+    c->wbuf = NULL;
+    c->wpos = c->wlen = c->wcap = 0;
+}
+
+/* Sends what the socket takes of wbuf now. 0: all sent; ENGRAM_EAGAIN:
+ * some left; ENGRAM_ECLOSED. */
+static int wbuf_flush_some(http_conn_t *c)
+{
+    while (c->wpos < c->wlen) {
+        ssize_t n = send(c->fd, c->wbuf + c->wpos, c->wlen - c->wpos, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return ENGRAM_EAGAIN;
+            return ENGRAM_ECLOSED;
+        }
+        c->wpos += (size_t)n;
+    }
+    c->wpos = c->wlen = 0;
+    return 0;
+}
+
+/* Waits until wbuf is sent. 0, ENGRAM_ECLOSED or ENGRAM_ETIMEOUT (no
+ * progress for write_timeout_ms). */
+static int wbuf_flush_blocking(http_conn_t *c)
+{
+    for (;;) {
+        int rc = wbuf_flush_some(c);
+        if (rc != ENGRAM_EAGAIN) return rc;
+        struct pollfd pfd = {c->fd, POLLOUT, 0};
+        int pr;
+        do pr = poll(&pfd, 1, c->srv->cfg.write_timeout_ms); while (pr < 0 && errno == EINTR);
+        if (pr == 0) return ENGRAM_ETIMEOUT;
+        if (pr < 0 || (pfd.revents & (POLLERR | POLLHUP | POLLNVAL))) return ENGRAM_ECLOSED;
+    }
+}
+
+/* The record layer's output (tls_send_fn): send at once what the socket
+ * takes, keep the rest in order in wbuf. */
+static int tls_out(void *ctx, const unsigned char *p, size_t n)
+{
+    http_conn_t *c = ctx;
+    if (c->wpos == c->wlen) {
+        ssize_t w;
+        do w = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT); while (w < 0 && errno == EINTR);
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return ENGRAM_ECLOSED;
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+        }
+        if (n == 0) return 0;
+    }
+    return wbuf_append(c, p, n) ? ENGRAM_ECLOSED : 0;
+}
+
+/* Encrypts one slice and waits until it is on the wire. */
+static int tls_send_blocking(http_conn_t *c, const void *p, size_t n)
+{
+    if (tls_conn_write(c->tls, p, n)) return ENGRAM_ECLOSED;
+    return wbuf_flush_blocking(c);
+}
+
+/* Worker writes over TLS: the iovecs are gathered into full records (a
+ * head and a small body make one record), large pieces go straight from
+ * the caller's memory; at most one record waits in wbuf at a time. */
+static int tls_write_blocking(http_conn_t *c, struct iovec *iov, int cnt)
+{
+    unsigned char stage[TLS_RECORD_MAX];
+    size_t used = 0;
+    int rc;
+    for (int i = 0; i < cnt; i++) {
+        const char *p = iov[i].iov_base;
+        size_t left = iov[i].iov_len;
+        while (left > 0) {
+            if (used == 0 && left >= sizeof stage) {
+                if ((rc = tls_send_blocking(c, p, sizeof stage))) return rc;
+                p += sizeof stage;
+                left -= sizeof stage;
+                continue;
+            }
+            size_t take = sizeof stage - used < left ? sizeof stage - used : left;
+            memcpy(stage + used, p, take);
+            used += take;
+            p += take;
+            left -= take;
+            if (used == sizeof stage) {
+                if ((rc = tls_send_blocking(c, stage, used))) return rc;
+                used = 0;
+            }
+        }
+    }
+    return used ? tls_send_blocking(c, stage, used) : 0;
+}
+
 /* Writes everything, waiting in poll() on EAGAIN. Returns 0, ENGRAM_ECLOSED
  * or ENGRAM_ETIMEOUT (no progress for write_timeout_ms). */
 static int write_blocking(http_conn_t *c, struct iovec *iov, int cnt)
 {
+    if (c->tls) return tls_write_blocking(c, iov, cnt);
     int timeout = c->srv->cfg.write_timeout_ms;
     while (cnt > 0) {
         struct msghdr msg;
@@ -239,6 +375,13 @@ static int write_blocking(http_conn_t *c, struct iovec *iov, int cnt)
  * the loop to flush on EPOLLOUT. */
 static int write_nonblocking(http_conn_t *c, struct iovec *iov, int cnt)
 {
+    if (c->tls) {
+        for (int i = 0; i < cnt; i++) {
+            if (iov[i].iov_len && tls_conn_write(c->tls, iov[i].iov_base, iov[i].iov_len))
+                return ENGRAM_ECLOSED;
+        }
+        return wbuf_flush_some(c) == ENGRAM_ECLOSED ? ENGRAM_ECLOSED : 0;
+    }
     size_t total = 0;
     for (int i = 0; i < cnt; i++) total += iov[i].iov_len;
     size_t sent = 0;
@@ -253,22 +396,13 @@ static int write_nonblocking(http_conn_t *c, struct iovec *iov, int cnt)
         if (n > 0) sent = (size_t)n;
         if (sent == total) return 0;
     }
-    size_t rest = total - sent, pending = c->wlen - c->wpos;
-    char *nb = eg_malloc(pending + rest);
-    if (!nb) return ENGRAM_ENOMEM;
-    if (pending) memcpy(nb, c->wbuf + c->wpos, pending);
-    size_t o = pending, skip = sent;
+    size_t skip = sent;
     for (int i = 0; i < cnt; i++) {
         size_t l = iov[i].iov_len;
         if (skip >= l) { skip -= l; continue; }
-        memcpy(nb + o, (char *)iov[i].iov_base + skip, l - skip);
-        o += l - skip;
+        if (wbuf_append(c, (char *)iov[i].iov_base + skip, l - skip)) return ENGRAM_ENOMEM;
         skip = 0;
     }
-    eg_free(c->wbuf);
-    c->wbuf = nb;
-    c->wpos = 0;
-    c->wlen = o;
     return 0;
 }
 
@@ -508,6 +642,9 @@ static void finish_request(http_conn_t *c)
     eg_free(c->body);
     c->body = NULL;
     c->body_len = c->body_cap = 0;
+    spool_close(&c->spool);
+    c->spooling = 0;
+    req->body_file = 0;
     c->req_active = 0;
 }
 
@@ -531,6 +668,8 @@ static void conn_free(http_conn_t *c)
         eg_free(c->req_store);
         eg_free(c->body);
     }
+    spool_close(&c->spool);
+    tls_conn_free(c->tls);
     eg_free(c->rbuf);
     eg_free(c->wbuf);
     eg_free(c);
@@ -568,6 +707,11 @@ static void free_closed(http_server_t *s)
 /* The answer is out: keep reading on, or shut the write side and drain. */
 static void conn_linger(http_conn_t *c)
 {
+    if (c->tls && c->tls_ready) {
+        /* Best effort: what the socket does not take now is dropped. */
+        tls_conn_close_notify(c->tls);
+        wbuf_flush_some(c);
+    }
     shutdown(c->fd, SHUT_WR);
     c->state = CS_LINGER;
     /* Stopping: nothing more will be read, a short grace is enough. */
@@ -576,6 +720,7 @@ static void conn_linger(http_conn_t *c)
 }
 
 static void conn_process(http_conn_t *c);
+static void conn_read(http_conn_t *c);
 
 /* Sets the connection up for its next request (after an answer). */
 static void conn_next_request(http_conn_t *c)
@@ -586,6 +731,7 @@ static void conn_next_request(http_conn_t *c)
     c->write_failed = 0;
     c->on_loop = 1;
     c->body_announced = 0;
+    if (c->wcap && c->wpos == c->wlen) wbuf_release(c); /* idle: keep nothing */
     if (c->rpos == c->rlen) c->rpos = c->rlen = 0;
     c->bytes_seen = c->rlen > c->rpos;
     c->req.start_ns = c->bytes_seen ? now_ns() : 0;
@@ -593,6 +739,9 @@ static void conn_next_request(http_conn_t *c)
                                                     : s->cfg.idle_timeout_ms);
     conn_watch(c, EPOLLIN);
     if (c->bytes_seen) conn_process(c);
+    /* Decrypted bytes already inside the record layer raise no event. */
+    if (c->tls && (c->state == CS_HEAD || c->state == CS_BODY) && tls_conn_pending(c->tls))
+        conn_read(c);
 }
 
 /* After the loop thread answered (on_headers, or a server error). */
@@ -645,12 +794,66 @@ static const char *status_message(int status)
     }
 }
 
+/* A body could not be stored: the client gets a 500, the log the reason. */
+static void body_fail(http_conn_t *c, int rc)
+{
+    if (rc == ENGRAM_ENOMEM) {
+        conn_error(c, 500, "out of memory");
+        return;
+    }
+    log_error("cannot spool a request body to %s: %s", c->srv->spool_dir, engram_strerror(rc));
+    conn_error(c, 500, "cannot store the request body");
+}
+
+/* From now on the body goes to an unlinked file (the bytes so far first);
+ * c->body becomes a SPOOL_BUF write buffer. */
+static int spool_begin(http_conn_t *c)
+{
+    int rc = spool_open(&c->spool, c->srv->spool_dir);
+    if (rc) return rc;
+    if (c->body_len && (rc = spool_write(&c->spool, c->body, c->body_len))) return rc;
+    c->body_len = 0;
+    if (c->body_cap != SPOOL_BUF) {
+        char *nb = eg_realloc(c->body, SPOOL_BUF);
+        if (!nb) return ENGRAM_ENOMEM;
+        c->body = nb;
+        c->body_cap = SPOOL_BUF;
+    }
+    c->spooling = 1;
+    return 0;
+}
+
+static int spool_flush(http_conn_t *c)
+{
+    int rc = c->body_len ? spool_write(&c->spool, c->body, c->body_len) : 0;
+    c->body_len = 0;
+    return rc;
+}
+
 static void dispatch(http_conn_t *c)
 {
     http_server_t *s = c->srv;
-    if (c->body) c->body[c->body_len] = '\0';
-    c->req.body = c->body ? c->body : "";
-    c->req.body_len = c->body_len;
+    if (c->spooling) {
+        /* The handler sees the file through a mapping; the write buffer is
+         * not needed while it runs. */
+        const char *data = NULL;
+        int rc = spool_flush(c);
+        if (!rc) rc = spool_map(&c->spool, &data);
+        eg_free(c->body);
+        c->body = NULL;
+        c->body_len = c->body_cap = 0;
+        if (rc) {
+            body_fail(c, rc);
+            return;
+        }
+        c->req.body = data;
+        c->req.body_len = c->spool.len;
+        c->req.body_file = 1;
+    } else {
+        if (c->body) c->body[c->body_len] = '\0';
+        c->req.body = c->body ? c->body : "";
+        c->req.body_len = c->body_len;
+    }
     c->body_announced = 0;
     conn_watch(c, 0);
     c->state = CS_DISPATCHED;
@@ -668,6 +871,21 @@ static void dispatch(http_conn_t *c)
 /* Appends body bytes, growing the buffer (always one spare byte for NUL). */
 static int body_append(http_conn_t *c, const char *p, size_t n)
 {
+    int rc;
+    if (!c->spooling && c->spool_ok && c->body_len + n > HTTP_SPOOL_BODY_MIN &&
+        (rc = spool_begin(c)))
+        return rc;
+    if (c->spooling) {
+        while (n > 0) {
+            size_t take = c->body_cap - c->body_len < n ? c->body_cap - c->body_len : n;
+            memcpy(c->body + c->body_len, p, take);
+            c->body_len += take;
+            p += take;
+            n -= take;
+            if (c->body_len == c->body_cap && (rc = spool_flush(c))) return rc;
+        }
+        return 0;
+    }
     if (c->body_len + n + 1 > c->body_cap) {
         size_t cap = c->body_cap ? c->body_cap : 4096;
         while (cap < c->body_len + n + 1) cap *= 2;
@@ -687,8 +905,9 @@ static void conn_body_from_buffer(http_conn_t *c)
     if (!c->chunked) {
         size_t n = c->rlen - c->rpos;
         if (n > c->cl_left) n = (size_t)c->cl_left;
-        if (n && body_append(c, c->rbuf + c->rpos, n)) {
-            conn_error(c, 500, "out of memory");
+        int rc = n ? body_append(c, c->rbuf + c->rpos, n) : 0;
+        if (rc) {
+            body_fail(c, rc);
             return;
         }
         c->rpos += n;
@@ -704,8 +923,9 @@ static void conn_body_from_buffer(http_conn_t *c)
             conn_error(c, -rc, status_message(-rc));
             return;
         }
-        if (rc == HTTP_CHUNK_DATA && body_append(c, c->rbuf + c->rpos + off, len)) {
-            conn_error(c, 500, "out of memory");
+        int brc = rc == HTTP_CHUNK_DATA ? body_append(c, c->rbuf + c->rpos + off, len) : 0;
+        if (brc) {
+            body_fail(c, brc);
             return;
         }
         c->rpos += used;
@@ -747,6 +967,7 @@ static void conn_start_request(http_conn_t *c, int head_len)
     c->chunked = c->head.chunked;
     c->cl_left = c->head.content_length > 0 ? (uint64_t)c->head.content_length : 0;
     c->body_announced = c->chunked || c->cl_left > 0;
+    c->spool_ok = 0;
     if (s->cfg.on_headers) {
         log_set_request_id(req->request_id);
         rc = s->cfg.on_headers(req, s->cfg.ud);
@@ -766,9 +987,23 @@ static void conn_start_request(http_conn_t *c, int head_len)
         return;
     }
     if (c->chunked) http_chunked_init(&c->ck, req->max_body);
-    if (c->head.expect_continue && req->minor_version == 1 && c->rpos == c->rlen) {
+    c->spool_ok = s->spool_dir && req->max_body > HTTP_SPOOL_ROUTE_MIN;
+    if (c->spool_ok && !c->chunked && c->cl_left > HTTP_SPOOL_BODY_MIN && (rc = spool_begin(c))) {
+        body_fail(c, rc);
+        return;
+    }
+    if (c->head.expect_continue && req->minor_version == 1 && c->rpos == c->rlen &&
+        !(c->tls && tls_conn_pending(c->tls))) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        ssize_t n = send(c->fd, cont, sizeof cont - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n;
+        if (c->tls) {
+            /* All or nothing, like the plain send below: an answer that
+             * cannot even leave at once means a client that is not reading. */
+            n = tls_conn_write(c->tls, cont, sizeof cont - 1) == 0 && c->wpos == c->wlen
+                    ? (ssize_t)(sizeof cont - 1) : -1;
+        } else {
+            n = send(c->fd, cont, sizeof cont - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
         if (n != (ssize_t)(sizeof cont - 1)) {
             c->write_failed = 1;
             req->responded = 1;
@@ -803,14 +1038,33 @@ static void conn_process(http_conn_t *c)
 }
 
 /* Readable in HEAD or BODY state. */
+/* read(2) semantics over the plain socket or the TLS record layer: > 0
+ * bytes, 0 at the end, -1 with errno (EAGAIN: nothing ready). */
+static ssize_t conn_recv(http_conn_t *c, void *buf, size_t len)
+{
+    if (!c->tls) return read(c->fd, buf, len);
+    long n = tls_conn_read(c->tls, buf, len);
+    if (n >= 0) return (ssize_t)n;
+    errno = n == ENGRAM_EAGAIN ? EAGAIN : EPROTO;
+    return -1;
+}
+
 static void conn_read(http_conn_t *c)
 {
     http_server_t *s = c->srv;
     size_t rlimit = s->cfg.max_header_bytes + 1024;
-    for (int rounds = 0; rounds < 16; rounds++) {
+    /* Past the fairness bound, still empty the record layer: bytes it holds
+     * raise no further event. */
+    for (int rounds = 0; rounds < 16 || (c->tls && tls_conn_pending(c->tls)); rounds++) {
         ssize_t n;
         int direct = c->state == CS_BODY && !c->chunked && c->rpos == c->rlen;
-        if (direct) {
+        if (direct && c->spooling) {
+            /* Spooled Content-Length body: through the bounded buffer. */
+            if (c->body_len == c->body_cap) {
+                int rc = spool_flush(c);
+                if (rc) { body_fail(c, rc); return; }
+            }
+        } else if (direct) {
             /* Content-Length body: straight into the body buffer. */
             if (c->body_len + 1 >= c->body_cap) {
                 size_t want = c->body_len + (size_t)c->cl_left + 1;
@@ -821,9 +1075,11 @@ static void conn_read(http_conn_t *c)
                 c->body = nb;
                 c->body_cap = cap;
             }
-            size_t room = c->body_cap - 1 - c->body_len;
+        }
+        if (direct) {
+            size_t room = c->body_cap - (c->spooling ? 0 : 1) - c->body_len;
             if (room > c->cl_left) room = (size_t)c->cl_left;
-            n = read(c->fd, c->body + c->body_len, room);
+            n = conn_recv(c, c->body + c->body_len, room);
         } else {
             if (c->rpos == c->rlen) {
                 c->rpos = c->rlen = 0;
@@ -841,7 +1097,7 @@ static void conn_read(http_conn_t *c)
                 c->rbuf = nb;
                 c->rcap = cap;
             }
-            n = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+            n = conn_recv(c, c->rbuf + c->rlen, c->rcap - c->rlen);
         }
         if (n < 0) {
             if (errno == EINTR) continue;
@@ -886,9 +1142,7 @@ static void conn_flush(http_conn_t *c)
         c->wpos += (size_t)n;
         c->deadline_ns = now_ns() + ms_ns(c->srv->cfg.write_timeout_ms);
     }
-    eg_free(c->wbuf);
-    c->wbuf = NULL;
-    c->wpos = c->wlen = 0;
+    wbuf_release(c);
     if (c->req.close_after || atomic_load(&c->srv->stopping)) conn_linger(c);
     else conn_next_request(c);
 }
@@ -906,9 +1160,67 @@ static void conn_drain(http_conn_t *c)
     }
 }
 
+/* Plain HTTP on the HTTPS port: a short plain-text 400, then close. */
+static void conn_refuse_plain(http_conn_t *c)
+{
+    static const char msg[] = "HTTP/1.1 400 Bad Request\r\n"
+                              "Content-Type: text/plain\r\n"
+                              "Content-Length: 40\r\n"
+                              "Connection: close\r\n\r\n"
+                              "This port speaks HTTPS only (use https)\n";
+    log_debug("plain HTTP on the HTTPS port from %s: refused", c->remote);
+    ssize_t n;
+    do n = send(c->fd, msg, sizeof msg - 1, MSG_NOSIGNAL | MSG_DONTWAIT); while (n < 0 && errno == EINTR);
+    conn_linger(c);
+}
+
+/* CS_HANDSHAKE: tells TLS from plain text by the first byte, then drives
+ * the handshake; the whole of it runs under the header timeout set at
+ * accept. */
+static void conn_handshake(http_conn_t *c)
+{
+    if (!c->tls_started) {
+        unsigned char first[8];
+        ssize_t n;
+        do n = recv(c->fd, first, sizeof first, MSG_PEEK | MSG_DONTWAIT); while (n < 0 && errno == EINTR);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        if (n <= 0) { conn_close(c); return; }
+        if (first[0] != 0x16) {
+            if (tls_looks_like_http(first, (size_t)n)) conn_refuse_plain(c);
+            else conn_close(c);
+            return;
+        }
+        c->tls_started = 1;
+    }
+    int rc = 0;
+    if (!c->tls_ready) {
+        rc = tls_conn_handshake(c->tls);
+        if (rc == 0) c->tls_ready = 1;
+    }
+    int fl = wbuf_flush_some(c);
+    if (fl == ENGRAM_ECLOSED || (rc && rc != ENGRAM_EAGAIN)) {
+        conn_close(c);
+        return;
+    }
+    if (!c->tls_ready || fl == ENGRAM_EAGAIN) {
+        conn_watch(c, EPOLLIN | (fl == ENGRAM_EAGAIN ? EPOLLOUT : 0));
+        return;
+    }
+    if (log_level <= LOG_DEBUG) {
+        char what[128];
+        tls_conn_describe(c->tls, what, sizeof what);
+        log_debug("TLS from %s: %s", c->remote, what);
+    }
+    c->state = CS_HEAD;
+    c->deadline_ns = now_ns() + ms_ns(c->srv->cfg.header_timeout_ms);
+    conn_watch(c, EPOLLIN);
+    conn_read(c);
+}
+
 static void conn_event(http_conn_t *c, uint32_t events)
 {
     switch (c->state) {
+    case CS_HANDSHAKE: conn_handshake(c); break;
     case CS_HEAD:
     case CS_BODY: conn_read(c); break;
     case CS_WRITING:
@@ -945,10 +1257,16 @@ static void format_remote(const struct sockaddr_storage *ss, char *out, size_t o
 /* Over max_connections: a quick 503 and close, without reading. */
 static void reject_busy(http_server_t *s, int fd, const char *remote)
 {
+    if (s->tls) {
+        /* No HTTP answer is possible before a handshake. */
+        close(fd);
+        return;
+    }
     http_conn_t *c = eg_calloc(1, sizeof *c);
     if (!c) { close(fd); return; }
     c->srv = s;
     c->fd = fd;
+    c->spool.fd = -1;
     c->on_loop = 1;
     snprintf(c->remote, sizeof c->remote, "%s", remote);
     blank_request(c);
@@ -989,8 +1307,17 @@ static void accept_all(http_server_t *s)
         if (!c) { close(fd); continue; }
         c->srv = s;
         c->fd = fd;
+        c->spool.fd = -1;
         c->state = CS_HEAD;
         c->on_loop = 1;
+        if (s->tls) {
+            if (tls_conn_new(s->tls, fd, tls_out, c, &c->tls)) {
+                eg_free(c);
+                close(fd);
+                continue;
+            }
+            c->state = CS_HANDSHAKE;
+        }
         snprintf(c->remote, sizeof c->remote, "%s", remote);
         http_head_parser_init(&c->hp);
         /* A fresh connection gets the header timeout to say something. */
@@ -1010,6 +1337,7 @@ static void check_timeouts(http_server_t *s, uint64_t now)
         next = c->next;
         if (c->state == CS_DISPATCHED || now < c->deadline_ns) continue;
         switch (c->state) {
+        case CS_HANDSHAKE: conn_close(c); break; /* slow or silent handshake */
         case CS_HEAD:
             if (c->bytes_seen) conn_error(c, 408, status_message(408));
             else conn_close(c);
@@ -1181,7 +1509,12 @@ int http_server_create(const http_server_config_t *cfg, http_server_t **out)
     if (!s) return ENGRAM_ENOMEM;
     s->lfd = s->epfd = s->wake_fd = s->stop_fd = -1;
     s->cfg = *cfg;
-    s->cfg.listen = NULL; /* not kept: the caller's string */
+    /* Not kept: the caller's strings. */
+    s->cfg.listen = s->cfg.tls_cert = s->cfg.tls_key = s->cfg.spool_dir = NULL;
+    s->cfg.error = NULL;
+    s->cfg.error_size = 0;
+    char *errbuf = cfg->error_size ? cfg->error : NULL;
+    if (errbuf) errbuf[0] = '\0';
     if (s->cfg.workers <= 0) s->cfg.workers = 8;
     if (s->cfg.max_connections <= 0) s->cfg.max_connections = 1024;
     if (s->cfg.max_header_bytes == 0) s->cfg.max_header_bytes = 16384;
@@ -1196,8 +1529,32 @@ int http_server_create(const http_server_config_t *cfg, http_server_t **out)
     pthread_cond_init(&s->work_cv, NULL);
     pthread_mutex_init(&s->done_mu, NULL);
 
+    if (cfg->tls_cert || cfg->tls_key) {
+        char why[512];
+        rc = tls_server_create(cfg->tls_cert, cfg->tls_key, &s->tls, why, sizeof why);
+        if (rc) {
+            if (errbuf) snprintf(errbuf, cfg->error_size, "%s", why);
+            goto fail;
+        }
+    }
+    if (cfg->spool_dir) {
+        rc = spool_dir_prepare(cfg->spool_dir);
+        if (rc) {
+            if (errbuf)
+                snprintf(errbuf, cfg->error_size, "cannot use %s for uploads: %s", cfg->spool_dir,
+                         rc == ENGRAM_EINVAL ? "not a directory" : engram_strerror(rc));
+            goto fail;
+        }
+        s->spool_dir = eg_strdup(cfg->spool_dir);
+        if (!s->spool_dir) { rc = ENGRAM_ENOMEM; goto fail; }
+    }
     int fd = open_listener(cfg->listen, &s->port);
-    if (fd < 0) { rc = fd; goto fail; }
+    if (fd < 0) {
+        rc = fd;
+        if (errbuf) snprintf(errbuf, cfg->error_size, "cannot listen on %s: %s", cfg->listen,
+                             engram_strerror(rc));
+        goto fail;
+    }
     s->lfd = fd;
     s->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (s->epfd < 0) { rc = -errno; goto fail; }
@@ -1255,11 +1612,19 @@ int http_server_run(http_server_t *s)
     if (!s || s->threads) return ENGRAM_EINVAL;
     s->threads = eg_calloc((size_t)s->cfg.workers, sizeof *s->threads);
     if (!s->threads) return ENGRAM_ENOMEM;
+    /* Handlers get a stack of at least MIN_THREAD_STACK whatever the C
+     * library's default (musl's is 128 KiB). */
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    size_t stack = 0;
+    if (pthread_attr_getstacksize(&attr, &stack) == 0 && stack < MIN_THREAD_STACK)
+        pthread_attr_setstacksize(&attr, MIN_THREAD_STACK);
     for (int i = 0; i < s->cfg.workers; i++) {
-        int err = pthread_create(&s->threads[i], NULL, worker_main, s);
+        int err = pthread_create(&s->threads[i], &attr, worker_main, s);
         if (err) break;
         s->n_threads++;
     }
+    pthread_attr_destroy(&attr);
     int rc = s->n_threads > 0 ? 0 : ENGRAM_ENOMEM;
     uint64_t next_scan = now_ns() + ms_ns(TICK_MS), drain_deadline = 0;
     int stopping = rc != 0;
@@ -1331,6 +1696,8 @@ void http_server_free(http_server_t *s)
     if (s->wake_fd >= 0) close(s->wake_fd);
     if (s->stop_fd >= 0) close(s->stop_fd);
     eg_free(s->threads);
+    tls_server_free(s->tls);
+    eg_free(s->spool_dir);
     pthread_mutex_destroy(&s->work_mu);
     pthread_cond_destroy(&s->work_cv);
     pthread_mutex_destroy(&s->done_mu);
