@@ -30,8 +30,11 @@
 #include <unistd.h>
 
 #include "index/bm25.h"
+#include "index/hnsw.h"
 #include "index/tokenizer.h"
 #include "ingest/chunk.h"
+#include "model/embed.h"
+#include "rag/retrieve.h"
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/common.h"
@@ -42,6 +45,7 @@
 #define EVAL_TOP_CHUNKS 1000
 #define EVAL_TOP_DOCS 100
 #define EVAL_BATCH 256
+#define EVAL_FUSE_SIDE 400 /* candidates per side for hybrid and hierarchical */
 #define NO_DOC UINT32_MAX
 
 double beir_now(void)
@@ -397,6 +401,9 @@ typedef struct batch_item {
 typedef struct batch {
     store_t *st;
     tokenizer_t *tok;
+    embedder_t *emb;   /* NULL: keyword only */
+    float *vecs;       /* EVAL_BATCH * dim */
+    uint32_t dim;
     batch_item_t items[EVAL_BATCH];
     size_t n;
 } batch_t;
@@ -407,9 +414,21 @@ typedef struct batch {
 static int index_batch(MDB_txn *txn, void *arg)
 {
     batch_t *b = arg;
+    if (b->emb) {
+        hnsw_params_t p;
+        int rc = hnsw_params_get(txn, b->st, EVAL_WS, EVAL_COLL, &p);
+        if (rc == ENGRAM_ENOTFOUND) {
+            hnsw_params_t np = {.dim = b->dim, .metric = HNSW_COSINE, .M = 16, .ef_construction = 200};
+            rc = hnsw_create(txn, b->st, EVAL_WS, EVAL_COLL, &np);
+        }
+        if (rc) return rc;
+    }
     for (size_t i = 0; i < b->n; i++) {
         int rc = bm25_add(txn, b->st, b->tok, EVAL_WS, EVAL_COLL, b->items[i].chunk_id,
                           b->items[i].text, b->items[i].len);
+        if (!rc && b->emb)
+            rc = hnsw_insert(txn, b->st, EVAL_WS, EVAL_COLL, b->items[i].chunk_id,
+                             b->vecs + i * b->dim);
         if (rc) return rc;
     }
     return 0;
@@ -424,6 +443,7 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 typedef struct eval_opts {
     const char *dir;
     const char *mode;
+    int rmode;         /* rmode_t */
     bm25_params_t prm;
     long limit;
     int json, keep, no_chunk;
@@ -433,7 +453,8 @@ typedef struct eval_opts {
 static int usage(void)
 {
     fprintf(stderr,
-            "usage: engram eval --beir DIR [--mode keyword] [--k1 X] [--b Y]\n"
+            "usage: engram eval --beir DIR [--mode keyword|semantic|hybrid|hierarchical]\n"
+            "                   [--k1 X] [--b Y]\n"
             "                   [--limit-queries N] [--json] [--keep]\n"
             "                   [--stemmer porter|english|none] [--stopwords on|off] [--no-chunk]\n");
     return 2;
@@ -480,11 +501,13 @@ static int parse_args(int argc, char **argv, eval_opts_t *o)
         }
     }
     if (!o->dir) { fprintf(stderr, "eval: --beir DIR is required\n"); return -1; }
-    if (strcmp(o->mode, "keyword") != 0) {
-        if (!strcmp(o->mode, "semantic") || !strcmp(o->mode, "hybrid") || !strcmp(o->mode, "graph"))
-            fprintf(stderr, "eval: --mode %s is not available yet (only keyword)\n", o->mode);
-        else
-            fprintf(stderr, "eval: unknown --mode %s (keyword)\n", o->mode);
+    o->rmode = retrieve_mode_parse(o->mode);
+    if (o->rmode < 0) {
+        fprintf(stderr, "eval: unknown --mode %s (keyword, semantic, hybrid, hierarchical)\n", o->mode);
+        return -1;
+    }
+    if (o->rmode == RMODE_GRAPH) {
+        fprintf(stderr, "eval: --mode graph is not available yet\n");
         return -1;
     }
     return 0;
@@ -493,16 +516,37 @@ static int parse_args(int argc, char **argv, eval_opts_t *o)
 static int flush_batch(store_t *st, batch_t *b)
 {
     if (b->n == 0) return 0;
+    if (b->emb) {
+        /* Embed outside the writer: it is CPU (or network) work. */
+        const char *texts[EVAL_BATCH];
+        size_t lens[EVAL_BATCH];
+        char err[256];
+        for (size_t i = 0; i < b->n; i++) {
+            texts[i] = b->items[i].text;
+            lens[i] = b->items[i].len;
+        }
+        int rc = embedder_embed(b->emb, NULL, texts, lens, b->n, b->vecs, err, sizeof err);
+        if (rc) {
+            fprintf(stderr, "\neval: embedding: %s\n", err);
+            return rc;
+        }
+    }
     int rc = store_write(st, index_batch, b);
     b->n = 0;
     return rc;
 }
 
 /* Indexes every document; fills chunk_doc (chunk id -> document). */
-static int index_corpus(store_t *st, tokenizer_t *tok, const beir_set_t *s, int no_chunk,
-                        uint32_t **chunk_doc_out, uint64_t *n_chunks_out)
+static int index_corpus(store_t *st, tokenizer_t *tok, embedder_t *emb, const beir_set_t *s,
+                        int no_chunk, uint32_t **chunk_doc_out, uint64_t *n_chunks_out)
 {
     batch_t *b = eg_calloc(1, sizeof *b);
+    if (b && emb) {
+        b->emb = emb;
+        b->dim = embedder_dim(emb);
+        b->vecs = eg_malloc((size_t)EVAL_BATCH * b->dim * sizeof *b->vecs);
+        if (!b->vecs) { eg_free(b); b = NULL; }
+    }
     uint32_t *cd = eg_malloc((s->n_docs + 1) * sizeof *cd);
     size_t cd_cap = s->n_docs + 1;
     uint64_t next_id = 1;
@@ -544,7 +588,92 @@ static int index_corpus(store_t *st, tokenizer_t *tok, const beir_set_t *s, int 
     cd = NULL;
 fail:
     eg_free(cd);
+    if (b) eg_free(b->vecs);
     eg_free(b);
+    return rc;
+}
+
+/* Hierarchical document order: a document's best fused chunk, plus a tenth
+ * of each further one (as rag/retrieve.c ranks documents). */
+typedef struct doc_score {
+    uint32_t doc;
+    double score;
+    size_t first;
+} doc_score_t;
+
+static int doc_score_cmp(const void *a, const void *b)
+{
+    const doc_score_t *x = a, *y = b;
+    if (x->score != y->score) return x->score > y->score ? -1 : 1;
+    return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* One query in a vector mode: ranked document ids into ranked/nr. */
+static int search_vectors(MDB_txn *txn, store_t *st, tokenizer_t *tok, embedder_t *emb,
+                          const eval_opts_t *o, const char *query, const uint32_t *chunk_doc,
+                          uint32_t *seen, uint32_t stamp, float *qv, hnsw_hit_t *vh,
+                          bm25_hit_t *bh, uint32_t *ranked, size_t *nr)
+{
+    char err[256];
+    size_t len = strlen(query), nv = 0, nb = 0;
+    *nr = 0;
+    int rc = embedder_embed(emb, NULL, &query, &len, 1, qv, err, sizeof err);
+    if (rc) return rc;
+    size_t side = o->rmode == RMODE_SEMANTIC ? EVAL_TOP_CHUNKS : EVAL_FUSE_SIDE;
+    rc = hnsw_search(txn, st, EVAL_WS, EVAL_COLL, qv, side, 0, NULL, NULL, vh, &nv);
+    if (rc) return rc;
+    if (o->rmode == RMODE_SEMANTIC) {
+        for (size_t i = 0; i < nv && *nr < EVAL_TOP_DOCS; i++) {
+            uint32_t d = chunk_doc[vh[i].id];
+            if (seen[d] == stamp) continue;
+            seen[d] = stamp;
+            ranked[(*nr)++] = d;
+        }
+        return 0;
+    }
+    rc = bm25_search(txn, st, tok, EVAL_WS, EVAL_COLL, query, len, &o->prm, NULL, NULL, side, bh, &nb);
+    if (rc) return rc;
+    retrieve_hit_t *a = eg_calloc(nb + 1, sizeof *a), *v = eg_calloc(nv + 1, sizeof *v), *f = NULL;
+    doc_score_t *ds = NULL;
+    size_t nf = 0, nd = 0;
+    if (!a || !v) { rc = ENGRAM_ENOMEM; goto done; }
+    for (size_t i = 0; i < nb; i++) {
+        a[i].chunk = bh[i].chunk_id;
+        a[i].bm25 = bh[i].score;
+        a[i].bm25_rank = (int)i + 1;
+    }
+    for (size_t i = 0; i < nv; i++) {
+        v[i].chunk = vh[i].id;
+        v[i].vector = vh[i].score;
+        v[i].vector_rank = (int)i + 1;
+    }
+    if ((rc = retrieve_fuse_rrf(a, nb, v, nv, 60.0, nb + nv, &f, &nf))) goto done;
+    if (o->rmode == RMODE_HYBRID) {
+        for (size_t i = 0; i < nf && *nr < EVAL_TOP_DOCS; i++) {
+            uint32_t d = chunk_doc[f[i].chunk];
+            if (seen[d] == stamp) continue;
+            seen[d] = stamp;
+            ranked[(*nr)++] = d;
+        }
+        goto done;
+    }
+    ds = eg_calloc(nf + 1, sizeof *ds);
+    if (!ds) { rc = ENGRAM_ENOMEM; goto done; }
+    for (size_t i = 0; i < nf; i++) {
+        uint32_t d = chunk_doc[f[i].chunk];
+        size_t j;
+        for (j = 0; j < nd; j++)
+            if (ds[j].doc == d) break;
+        if (j == nd) ds[nd++] = (doc_score_t){d, f[i].score, i};
+        else ds[j].score += 0.1 * f[i].score;
+    }
+    qsort(ds, nd, sizeof *ds, doc_score_cmp);
+    for (size_t i = 0; i < nd && *nr < EVAL_TOP_DOCS; i++) ranked[(*nr)++] = ds[i].doc;
+done:
+    eg_free(a);
+    eg_free(v);
+    eg_free(f);
+    eg_free(ds);
     return rc;
 }
 
@@ -558,6 +687,9 @@ int eval_beir_main(int argc, char **argv)
     tokenizer_t *tok = NULL;
     uint32_t *chunk_doc = NULL, *ranked = NULL, *seen = NULL;
     bm25_hit_t *hits = NULL;
+    embedder_t *emb = NULL;
+    hnsw_hit_t *vhits = NULL;
+    float *qv = NULL;
     double *lat = NULL;
     char dir[4096] = "";
     int rc, exit_code = 1;
@@ -582,8 +714,19 @@ int eval_beir_main(int argc, char **argv)
         fprintf(stderr, "eval: store_open: %s\n", store_last_error());
         goto done;
     }
+    if (o.rmode != RMODE_KEYWORD) {
+        /* The built-in (lexical) embedder: no model, no service. */
+        embed_config_t ec = {.name = "hash"};
+        if ((rc = embedder_open(&ec, &emb, err, sizeof err))) {
+            fprintf(stderr, "eval: embedder: %s\n", err);
+            goto done;
+        }
+        qv = eg_malloc(embedder_dim(emb) * sizeof *qv);
+        vhits = eg_malloc(EVAL_TOP_CHUNKS * sizeof *vhits);
+        if (!qv || !vhits) { rc = ENGRAM_ENOMEM; goto done; }
+    }
     double t0 = beir_now();
-    if ((rc = index_corpus(st, tok, s, o.no_chunk, &chunk_doc, &n_chunks))) {
+    if ((rc = index_corpus(st, tok, emb, s, o.no_chunk, &chunk_doc, &n_chunks))) {
         fprintf(stderr, "\neval: indexing: %s\n", engram_strerror(rc));
         goto done;
     }
@@ -603,8 +746,12 @@ int eval_beir_main(int argc, char **argv)
         if ((rc = store_read_begin(st, &txn))) goto search_failed;
         size_t nh = 0, nr = 0;
         double q0 = beir_now();
-        rc = bm25_search(txn, st, tok, EVAL_WS, EVAL_COLL, q->text, strlen(q->text), &o.prm,
-                         NULL, NULL, EVAL_TOP_CHUNKS, hits, &nh);
+        if (o.rmode != RMODE_KEYWORD)
+            rc = search_vectors(txn, st, tok, emb, &o, q->text, chunk_doc, seen, (uint32_t)(qi + 1),
+                                qv, vhits, hits, ranked, &nr);
+        else
+            rc = bm25_search(txn, st, tok, EVAL_WS, EVAL_COLL, q->text, strlen(q->text), &o.prm,
+                             NULL, NULL, EVAL_TOP_CHUNKS, hits, &nh);
         for (size_t i = 0; rc == 0 && i < nh && nr < EVAL_TOP_DOCS; i++) {
             uint32_t d = chunk_doc[hits[i].chunk_id];
             if (seen[d] == qi + 1) continue;
@@ -626,7 +773,8 @@ int eval_beir_main(int argc, char **argv)
         jw_t w;
         jw_init(&w, &b);
         jw_obj_begin(&w);
-        jw_kstr(&w, "system", "engram-bm25");
+        jw_kstr(&w, "system", o.rmode == RMODE_KEYWORD ? "engram-bm25" : "engram");
+        jw_kstr(&w, "mode", o.mode);
         jw_kstr(&w, "dataset", o.dir);
         jw_kint(&w, "queries", (int64_t)nq);
         jw_kint(&w, "documents", (int64_t)s->n_docs);
@@ -647,9 +795,10 @@ int eval_beir_main(int argc, char **argv)
         printf("%s\n", buf_cstr(&b));
         buf_free(&b);
     } else {
-        printf("BEIR %s: %zu queries, %zu documents, %llu chunks; BM25 k1=%g b=%g, "
+        printf("BEIR %s, mode %s%s: %zu queries, %zu documents, %llu chunks; BM25 k1=%g b=%g, "
                "stemmer %s, stop words %s (indexed in %.1f s)\n",
-               o.dir, nq, s->n_docs, (unsigned long long)n_chunks, o.prm.k1, o.prm.b,
+               o.dir, o.mode, emb ? " (hash embedder)" : "", nq, s->n_docs,
+               (unsigned long long)n_chunks, o.prm.k1, o.prm.b,
                o.tok.stemmer ? o.tok.stemmer : "none", o.tok.stopwords ? "dropped" : "kept",
                index_s);
         printf("%-8s | %-10s | %-6s | %-8s | %-8s | %-8s\n", "nDCG@10", "Recall@100", "MRR@10",
@@ -674,5 +823,8 @@ done:
     eg_free(seen);
     eg_free(hits);
     eg_free(lat);
+    eg_free(qv);
+    eg_free(vhits);
+    embedder_free(emb);
     return exit_code;
 }
