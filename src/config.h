@@ -30,6 +30,8 @@ typedef struct config {
     int ingest_threads;
     int max_upload_mb;
     int rate_limit;
+    int auth_rate_limit;   /* login/register attempts per minute per address */
+    int cache_mb;          /* retrieval cache budget */
     char log_level[16];
     int http_workers;
     int max_connections;

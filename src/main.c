@@ -23,6 +23,7 @@
 #include "eval/beir.h"
 #include "http/http.h"
 #include "ingest/ingest.h"
+#include "ops/backup.h"
 #include "model/registry.h"
 #include "store/store.h"
 #include "tools/tools.h"
@@ -50,6 +51,9 @@ static void usage(FILE *f)
             "  engram eval --beir DIR [--mode keyword]\n"
             "                                    retrieval quality on a BEIR data set\n"
             "  engram stat [--data DIR]          what a data directory holds (read-only)\n"
+            "  engram backup DEST [--data DIR]   consistent compacted copy (beside a running server)\n"
+            "  engram restore SRC [--data DIR] [--force]\n"
+            "                                    install a backup as a data directory's database\n"
             "  engram verify [--data DIR]        check a data directory's cross-index consistency;\n"
             "                                    exit 1 on any defect (safe beside a running server)\n"
             "  engram config                     print every setting as a Markdown table\n"
@@ -120,6 +124,14 @@ static int cmd_serve(int argc, char **argv)
         store_close(st);
         return 1;
     }
+    rc = api_ops_start(&api); /* rate limits, quotas, cache, link secret */
+    if (rc) {
+        log_error("cannot start limits and cache: %s", engram_strerror(rc));
+        ingest_stop(api.ingest);
+        registry_free(reg);
+        store_close(st);
+        return 1;
+    }
     http_server_config_t hc = {
         .listen = cfg.listen,
         .workers = cfg.http_workers,
@@ -148,6 +160,7 @@ static int cmd_serve(int argc, char **argv)
     if (rc) {
         if (herr[0]) log_error("%s", herr);
         else log_error("cannot listen on %s: %s", cfg.listen, engram_strerror(rc));
+        api_ops_stop(&api);
         ingest_stop(api.ingest);
         registry_free(reg);
         store_close(st);
@@ -174,6 +187,7 @@ static int cmd_serve(int argc, char **argv)
     ingest_stop(api.ingest);
     http_server_free(the_server);
     the_server = NULL;
+    api_ops_stop(&api);
     registry_free(reg);
     store_close(st);
     log_info("stopped cleanly");
@@ -254,6 +268,8 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "eval")) return eval_beir_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "verify")) return tools_verify_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "stat")) return tools_stat_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "backup")) return backup_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "restore")) return restore_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "config")) {
         /* The settings table as Markdown: docs/CONFIG.md is this output. */
         config_print_markdown(stdout);

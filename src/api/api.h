@@ -30,7 +30,13 @@ typedef struct api {
     http_server_t *server;
     int64_t started_ms;
     volatile int ready;
+    struct api_ops *ops;          /* limits, cache, link secret (routes_ops.c) */
 } api_t;
+
+/* Operations state: after store_open (creates the signed-link secret on
+ * first use); stop after the HTTP server stopped, before store_close. */
+int api_ops_start(api_t *api);
+void api_ops_stop(api_t *api);
 
 int api_on_headers(http_request_t *req, void *ud);
 void api_handle(http_request_t *req, void *ud);

@@ -114,4 +114,28 @@ void h_doc_status(api_call_t *c);
 void h_doc_chunks(api_call_t *c);
 void h_retrieve(api_call_t *c);
 
+/* Operations (routes_ops.c, openapi.c). */
+void h_metrics(api_call_t *c);
+void h_openapi(api_call_t *c);
+void h_admin_quota_put(api_call_t *c);
+void h_admin_backup(api_call_t *c);
+void h_doc_url(api_call_t *c);
+void h_file_get(api_call_t *c);
+/* The route table (router.c), for the OpenAPI document. */
+const api_route_t *api_route_table(size_t *n);
+void api_openapi_render(buf_t *b);
+/* Rate limits and quotas for a routed request, on the loop thread before
+ * the body: 0, or -1 after answering 429. */
+int api_ops_admit(api_t *api, http_request_t *req, const api_reqdata_t *d);
+/* "totals" and "cache" members for /admin/stats. */
+int api_ops_write_stats(api_t *api, jw_t *w);
+/* retrieve_search through the retrieval cache (same contract; see
+ * routes_ops.c): identical queries of a workspace share one computation
+ * until a write to the collections involved. */
+struct retrieve_env;
+struct retrieve_req;
+struct retrieve_hit;
+int api_search_cached(api_call_t *c, const struct retrieve_env *env, const struct retrieve_req *r,
+                      struct retrieve_hit **hits, size_t *n, char *err, size_t errsz);
+
 #endif

@@ -40,7 +40,8 @@ void api_error_req(http_request_t *req, int status, const char *code, const char
     jw_obj_end(&w);
     char hdrs[512];
     snprintf(hdrs, sizeof hdrs, "%s%s", extra_headers ? extra_headers : "",
-             status == 429 ? "Retry-After: 1\r\n" : "");
+             status == 429 && !(extra_headers && strcasestr(extra_headers, "Retry-After:"))
+                 ? "Retry-After: 1\r\n" : "");
     if (b.err) {
         static const char fallback[] = "{\"detail\":\"internal error\",\"error\":{\"code\":\"INTERNAL\",\"message\":\"internal error\",\"details\":{}},\"meta\":{}}";
         http_respond(req, status, "application/json", fallback, sizeof fallback - 1, hdrs);

@@ -13,6 +13,7 @@
 
 #include "api/api.h"
 #include "api/api_internal.h"
+#include "ops/metrics.h"
 #include "util/common.h"
 #include "util/log.h"
 
@@ -20,6 +21,14 @@ static const api_route_t routes[] = {
     {"GET", "/health", h_health, AUTH_NONE, BODY_NONE, "health"},
     {"GET", "/ready", h_ready, AUTH_NONE, BODY_NONE, "ready"},
     {"GET", "/api/v1/health", h_health, AUTH_NONE, BODY_NONE, "health"},
+    /* Operations (routes_ops.c): open metrics and API description, signed
+     * file links (the signature is the credential), admin quota and backup. */
+    {"GET", "/metrics", h_metrics, AUTH_NONE, BODY_NONE, "metrics"},
+    {"GET", "/openapi.json", h_openapi, AUTH_NONE, BODY_NONE, "openapi"},
+    {"GET", "/api/v1/files/{id}", h_file_get, AUTH_NONE, BODY_NONE, "files.get"},
+    {"GET", "/api/v1/documents/{id}/url", h_doc_url, AUTH_READ, BODY_NONE, "documents.url"},
+    {"PUT", "/api/v1/admin/workspaces/{id}/quota", h_admin_quota_put, AUTH_ADMIN, BODY_JSON, "admin.quota.put"},
+    {"POST", "/api/v1/admin/backup", h_admin_backup, AUTH_ADMIN, BODY_NONE, "admin.backup"},
     {"POST", "/api/v1/auth/register", h_register, AUTH_NONE, BODY_JSON, "auth.register"},
     {"POST", "/api/v1/auth/login", h_login, AUTH_NONE, BODY_JSON, "auth.login"},
     {"POST", "/api/v1/auth/logout", h_logout, AUTH_ANY, BODY_NONE, "auth.logout"},
@@ -185,7 +194,7 @@ int api_on_headers(http_request_t *req, void *ud)
     req->max_body = r->body == BODY_UPLOAD ? (size_t)api->cfg->max_upload_mb << 20
                     : r->body == BODY_JSON ? API_JSON_LIMIT : API_JSON_LIMIT;
     if (r->body == BODY_UPLOAD) req->max_body += 64 * 1024; /* multipart framing */
-    if (r->auth == AUTH_NONE) return 0;
+    if (r->auth == AUTH_NONE) return api_ops_admit(api, req, d); /* per-address limits */
     if (check_credentials(api, req, d)) return -1;
     const auth_ctx_t *w = &d->who;
     unsigned need = r->auth == AUTH_READ ? SCOPE_READ : r->auth == AUTH_WRITE ? SCOPE_WRITE
@@ -201,7 +210,13 @@ int api_on_headers(http_request_t *req, void *ud)
         api_error_req(req, 403, "FORBIDDEN", NULL, "readers of this workspace cannot write", NULL);
         return -1;
     }
-    return 0;
+    return api_ops_admit(api, req, d); /* rate limits and quotas (routes_ops.c) */
+}
+
+const api_route_t *api_route_table(size_t *n)
+{
+    *n = EG_ARRAY_LEN(routes);
+    return routes;
 }
 
 static pthread_key_t tok_key;
@@ -289,5 +304,6 @@ void api_on_error(http_request_t *req, int status, const char *message, void *ud
 
 void api_on_done(http_request_t *req, double duration_ms, void *ud)
 {
-    (void)req; (void)duration_ms; (void)ud;
+    (void)ud;
+    metrics_observe_request(req->route_label, req->status, duration_ms / 1000.0);
 }

@@ -382,6 +382,8 @@ void h_admin_stats(api_call_t *c)
     jw_kint(&w, "ingest_queue_depth", (int64_t)ingest_queue_depth(c->api->ingest));
     jw_kint(&w, "connections", http_server_connections(c->api->server));
     jw_kint(&w, "uptime_s", (time_now_ms() - c->api->started_ms) / 1000);
+    rc = api_ops_write_stats(c->api, &w); /* totals and cache (routes_ops.c) */
+    if (rc) { buf_free(&b); api_fail(c, rc, "stats"); return; }
     jw_obj_end(&w);
     api_send_json(c, 200, &b, NULL);
     buf_free(&b);

@@ -457,7 +457,7 @@ void h_retrieve(api_call_t *c)
     retrieve_hit_t *hits = NULL;
     size_t n = 0;
     char err[256];
-    int rc = retrieve_search(&env, c->tok, c->who->ws, &r, &hits, &n, err, sizeof err);
+    int rc = api_search_cached(c, &env, &r, &hits, &n, err, sizeof err); /* cache: routes_ops.c */
     if (rc == ENGRAM_ENOTFOUND) {
         api_error(c, 404, "NOT_FOUND", "collection_id", "collection not found");
         return;

@@ -661,7 +661,8 @@ class Suite:
         self.name = name
         self.tests = []
         self.server_args = server_args or []
-        self.optional_args = optional_args if optional_args is not None else ["--rate-limit", "0"]
+        self.optional_args = (optional_args if optional_args is not None
+                              else ["--rate-limit", "0", "--auth-rate-limit", "0"])
         self.args = parse_args()
         self.binary = self.args.binary
         self.server = None
