@@ -26,6 +26,11 @@ typedef struct config {
     char llm_url[512];
     char llm_model[128];
     char llm_api_key[256];
+    int llm_connect_timeout_ms;     /* chat (rag/llm.h, rag/chat.h) */
+    int llm_first_token_timeout_ms;
+    int llm_timeout_ms;
+    int chat_context_tokens;
+    int sse_keepalive_ms;
     char rerank_url[512];
     int ingest_threads;
     int max_upload_mb;

@@ -113,6 +113,17 @@ void h_doc_delete(api_call_t *c);
 void h_doc_status(api_call_t *c);
 void h_doc_chunks(api_call_t *c);
 void h_retrieve(api_call_t *c);
+/* routes_chat.c */
+void h_chat(api_call_t *c);
+void h_chat_sessions(api_call_t *c);
+void h_chat_messages(api_call_t *c);
+void h_chat_session_delete(api_call_t *c);
+void h_mem_create(api_call_t *c);
+void h_mem_list(api_call_t *c);
+void h_mem_get(api_call_t *c);
+void h_mem_patch(api_call_t *c);
+void h_mem_delete(api_call_t *c);
+void h_mem_search(api_call_t *c);
 
 /* Operations (routes_ops.c, openapi.c). */
 void h_metrics(api_call_t *c);

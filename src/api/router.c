@@ -58,6 +58,16 @@ static const api_route_t routes[] = {
     {"GET", "/api/v1/documents/{id}/chunks", h_doc_chunks, AUTH_READ, BODY_NONE, "documents.chunks"},
     {"POST", "/api/v1/retrievals", h_retrieve, AUTH_READ, BODY_JSON, "retrievals"},
     {"POST", "/api/v1/retrievals/retrieve", h_retrieve, AUTH_READ, BODY_JSON, "retrievals"},
+    {"POST", "/api/v1/chat", h_chat, AUTH_READ, BODY_JSON, "chat"},
+    {"GET", "/api/v1/chat/sessions", h_chat_sessions, AUTH_READ, BODY_NONE, "chat.sessions.list"},
+    {"GET", "/api/v1/chat/sessions/{id}/messages", h_chat_messages, AUTH_READ, BODY_NONE, "chat.sessions.messages"},
+    {"DELETE", "/api/v1/chat/sessions/{id}", h_chat_session_delete, AUTH_WRITE, BODY_NONE, "chat.sessions.delete"},
+    {"POST", "/api/v1/memories", h_mem_create, AUTH_WRITE, BODY_JSON, "memories.create"},
+    {"GET", "/api/v1/memories", h_mem_list, AUTH_READ, BODY_NONE, "memories.list"},
+    {"POST", "/api/v1/memories/search", h_mem_search, AUTH_READ, BODY_JSON, "memories.search"},
+    {"GET", "/api/v1/memories/{id}", h_mem_get, AUTH_READ, BODY_NONE, "memories.get"},
+    {"PATCH", "/api/v1/memories/{id}", h_mem_patch, AUTH_WRITE, BODY_JSON, "memories.patch"},
+    {"DELETE", "/api/v1/memories/{id}", h_mem_delete, AUTH_WRITE, BODY_NONE, "memories.delete"},
 };
 
 /* Matches path against pattern; {id} segments are captured into params. */

@@ -15,7 +15,8 @@
 #include "store/store.h"
 
 enum { IDK_USER = 'u', IDK_WORKSPACE = 'w', IDK_KEY = 'k', IDK_COLLECTION = 'c',
-       IDK_DOCUMENT = 'd' };
+       IDK_DOCUMENT = 'd', IDK_SESSION = 's' /* chat session (rag/sessions.h) */,
+       IDK_MEMORY = 'm' /* memory (rag/memory.h) */ };
 
 typedef struct idmap_entry {
     int kind;
