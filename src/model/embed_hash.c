@@ -272,6 +272,7 @@ static int u64_cmp(const void *a, const void *b)
 static void fold(const embed_hash_params_t *p, uint64_t *h, size_t n, float *v)
 {
     memset(v, 0, (size_t)p->dim * sizeof *v);
+    if (n == 0) return;
     qsort(h, n, sizeof *h, u64_cmp);
     const float w[3] = {p->w_unigram, p->w_bigram, p->w_char};
     for (size_t i = 0; i < n;) {
