@@ -36,3 +36,5 @@ EXTRACT_STAMP := $(shell mkdir -p build && \
 		echo "$(EXTRACT_CFG)" > build/extract.cfg; fi; echo build/extract.cfg)
 EXTRACT_OBJS := $(wildcard src/ingest/extract*.c)
 $(EXTRACT_OBJS:src/%.c=build/rel/%.o) $(EXTRACT_OBJS:src/%.c=build/asan/%.o): $(EXTRACT_STAMP)
+
+build/asan/tests/test_extract: tests/unit/extract_fixtures.h

@@ -32,6 +32,7 @@ enum {
     DEF_PAGES = 10000,
     DEF_OCR_PAGES = 200,
 };
+#define DEF_MEMORY ((size_t)192 << 20)
 
 /* ---- messages ----------------------------------------------------------- */
 
@@ -257,11 +258,11 @@ static int extract_plain(const char *s, size_t n, int markdown, const extract_li
                 if (last->start != pos || last->heading) {
                     if (xb_push_span(&b, pos, 0)) goto fail;
                 }
-                int rc;
-                char *h = xb_clean_string(t + pos + ha, hb - ha, &rc);
-                if (rc) { b.err = rc; goto fail; }
+                /* exactly chunk.c's heading text: trimmed, inner spaces kept */
+                char *h = eg_strndup(t + pos + ha, hb - ha);
+                if (!h) { b.err = ENGRAM_ENOMEM; goto fail; }
                 b.spans[b.n_spans - 1].heading = h;
-                if (level == 1 && !out->title && h) {
+                if (level == 1 && !out->title && h[0]) {
                     out->title = eg_strdup(h);
                     if (!out->title) { b.err = ENGRAM_ENOMEM; goto fail; }
                 }
@@ -291,6 +292,7 @@ void extract_limits_default(extract_limits_t *lim)
     lim->max_xml_depth = DEF_XML_DEPTH;
     lim->max_pages = DEF_PAGES;
     lim->max_ocr_pages = DEF_OCR_PAGES;
+    lim->max_memory = DEF_MEMORY;
 }
 
 int extract_supported(doc_type_t type)
@@ -346,6 +348,7 @@ int extract_document(doc_type_t type, const void *bytes, size_t len,
         if (lim->max_xml_depth) L.max_xml_depth = lim->max_xml_depth;
         if (lim->max_pages) L.max_pages = lim->max_pages;
         if (lim->max_ocr_pages) L.max_ocr_pages = lim->max_ocr_pages;
+        if (lim->max_memory) L.max_memory = lim->max_memory;
     }
     const char *s = bytes ? bytes : "";
     int rc;

@@ -90,6 +90,7 @@ typedef struct extract_limits {
     uint32_t max_xml_depth; /* element nesting in XML and HTML (256) */
     uint32_t max_pages;     /* PDF pages (10,000) */
     uint32_t max_ocr_pages; /* pages of one PDF sent to OCR (200) */
+    size_t max_memory;      /* bytes MuPDF may hold for one PDF (192 MiB) */
 } extract_limits_t;
 
 /* Fills *lim with the defaults named above. */
