@@ -55,7 +55,7 @@ static int to_dom(const buf_t *b, json_t **out)
     return rc == ENGRAM_EINVAL ? ENGRAM_ECORRUPT : rc;
 }
 
-static const char *const internal_fields[] = {"mid", "updated_ms", "accessed_ms", NULL};
+static const char *const internal_fields[] = {"mid", "user_id", "updated_ms", "accessed_ms", NULL};
 
 /* The API object of a record. */
 static int public_dom(const json_t *rec, json_t **out)
@@ -435,7 +435,7 @@ static int hit_object(const cand_t *m, int counted, int64_t now_ms, json_t **out
     if (!counted) return public_dom(m->rec, out);
     char now[32];
     time_format_rfc3339(now_ms, now);
-    static const char *const skip[] = {"mid", "updated_ms", "accessed_ms", "access_count",
+    static const char *const skip[] = {"mid", "user_id", "updated_ms", "accessed_ms", "access_count",
                                        "last_accessed_at", NULL};
     buf_t b = BUF_INIT;
     jw_t w;
