@@ -517,7 +517,7 @@ int memory_search(store_t *st, tokenizer_t *tok, uint64_t ws, const char *user_u
         for (int s = 0; s < MSIG__COUNT; s++) m->score += q->weights[s] * m->sig[s];
         kept++;
     }
-    qsort(c.v, c.n, sizeof *c.v, cmp_score);
+    if (c.n) qsort(c.v, c.n, sizeof *c.v, cmp_score);
     n_out = kept < q->top_k ? kept : q->top_k;
     if (n_out == 0) goto done;
     out = eg_calloc(n_out, sizeof *out);

@@ -358,7 +358,7 @@ int session_list(store_t *st, uint64_t ws, const char *user_uuid, size_t limit, 
     cur = NULL;
     store_read_end(st, txn);
     txn = NULL;
-    qsort(v, n, sizeof *v, cmp_recent);
+    if (n) qsort(v, n, sizeof *v, cmp_recent);
     jw_t w;
     jw_init(&w, &b);
     jw_arr_begin(&w);

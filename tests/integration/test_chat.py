@@ -620,7 +620,19 @@ def test_keep_alive_comments(s):
     eq([d for t, d in frames if t == "comment"][0], ": keep-alive", "comment text")
     check_stream_shape([f for f in frames if f[0] != "comment"])
     stub.set_plan()
-    srv.stop()
+    check_clean_stop(srv, "keep-alive server")
+
+
+def check_clean_stop(srv, what):
+    rc = srv.stop()
+    bad = srv.new_sanitizer_lines()
+    check(not bad, "%s: sanitizer report: %s" % (what, "\n".join(bad[:10])))
+    eq(rc, 0, "%s: exit code after SIGTERM" % what)
+
+
+@suite.test
+def test_llm_server_stops_cleanly(s):
+    check_clean_stop(S["llm"], "LLM server")
 
 
 if __name__ == "__main__":
