@@ -22,6 +22,7 @@
 #include <stdlib.h>
 
 #include "model/embed_internal.h"
+#include "ops/metrics.h"
 #include "util/common.h"
 #include "util/log.h"
 
@@ -192,9 +193,10 @@ static int embed_service(embedder_t *e, store_t *st, const char *const *texts, c
     miss_t *miss = eg_malloc(n * sizeof *miss);
     size_t *owner = eg_malloc(n * sizeof *owner);   /* row -> row whose vector it copies */
     size_t *uniq = eg_malloc(n * sizeof *uniq);     /* rows actually sent */
-    const char **bt = eg_malloc(EMBED_MAX_BATCH * sizeof *bt);
-    size_t *bl = eg_malloc(EMBED_MAX_BATCH * sizeof *bl);
-    float *bv = eg_malloc((size_t)EMBED_MAX_BATCH * dim * sizeof *bv);
+    size_t bmax = EG_MIN(n, (size_t)EMBED_MAX_BATCH);
+    const char **bt = eg_malloc(bmax * sizeof *bt);
+    size_t *bl = eg_malloc(bmax * sizeof *bl);
+    float *bv = eg_malloc(bmax * dim * sizeof *bv);
     if (!hit || !miss || !owner || !uniq || !bt || !bl || !bv) {
         rc = embed_fail(err, errsz, ENGRAM_ENOMEM, "out of memory");
         goto fail;
@@ -276,6 +278,12 @@ int embedder_embed(embedder_t *e, store_t *st, const char *const *texts, const s
     if (n == 0) return 0;
     if (n > SIZE_MAX / EMBED_MAX_DIM / sizeof(float))
         return embed_fail(err, errsz, ENGRAM_EINVAL, "embedder: too many texts");
-    if (e->kind == EMBED_KIND_HASH) return embed_hash_run(e->impl, texts, lens, n, out, err, errsz);
+    if (e->kind == EMBED_KIND_HASH) {
+        /* one call of the built-in model; a service counts its requests */
+        metrics_inc(MET_EMBED_CALLS);
+        int rc = embed_hash_run(e->impl, texts, lens, n, out, err, errsz);
+        if (rc) metrics_inc(MET_EMBED_ERRORS);
+        return rc;
+    }
     return embed_service(e, st, texts, lens, n, out, err, errsz);
 }

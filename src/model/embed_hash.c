@@ -11,7 +11,7 @@
  * How it works. The words of a text come from the project's tokenizer (the
  * BM25 view: NFKC, case fold, stripped marks, Snowball "english" stems), or
  * from a light ASCII normalisation (see embed_hash_params_t); English
- * function words (the tokenizer's 33 stop words and about 100 more) carry
+ * function words (the tokenizer's 33 stop words and about 110 more) carry
  * no topic and are dropped. Each remaining word gives
  *   - its unigram,
  *   - the bigram with the word before it,
@@ -202,7 +202,7 @@ static const char *const function_words[] = {
     "over", "own", "same", "shall", "she", "should", "so", "some", "than", "themselv", "them",
     "those", "through", "thus", "too", "under", "until", "up", "upon", "us", "veri", "very", "via",
     "we", "were", "what", "when", "where", "whether", "which", "while", "who", "whom", "whose",
-    "why", "within", "without", "would", "you", "your", "yet", "been", "both", "either",
+    "why", "within", "without", "would", "you", "your", "yet", "either",
 };
 
 static int is_function_word(const char *w, size_t len)

@@ -50,6 +50,7 @@
 #include <time.h>
 
 #include "model/embed_internal.h"
+#include "ops/metrics.h"
 #include "util/buf.h"
 #include "util/common.h"
 #include "util/hash.h"
@@ -564,7 +565,9 @@ int embed_openai_batch(embedder_t *e, const char *const *texts, const size_t *le
                  o->retries, delay);
         sleep_ms(delay);
     }
+    metrics_inc(MET_EMBED_CALLS);
     if (rc) {
+        metrics_inc(MET_EMBED_ERRORS);
         if (tries > 1)
             embed_fail(err, errsz, rc, "embedding service %s: %s (after %d attempts)", o->shown_url,
                        why, tries);
