@@ -1,0 +1,125 @@
+/*
+ * ann_engram.c - engram's side of `make bench-ann`: builds the HNSW index of
+ * DIR/base.bin (L2, M=16, ef_construction=200) in a temporary data
+ * directory through store_open/store_write, in batches of BATCH inserts a
+ * write (each batch one group commit, fsynced), then for each ef runs every
+ * query once on one thread, each in its own short read txn through a
+ * hnsw_cache_t (as a server thread would), and prints
+ *   build <seconds> <index bytes>
+ *   <ef> <recall@10> <QPS>
+ *   restart <ms from store_open to the first answer>
+ * The restart line closes the store, opens it again and times store_open +
+ * cache creation + the first query (no index load: blocks are read in place
+ * through the map).
+ */
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ann_common.h"
+#include "index/distance.h"
+#include "index/hnsw.h"
+#include "store/store.h"
+#include "util/common.h"
+
+#define BATCH 10000
+
+typedef struct build_arg {
+    store_t *st;
+    const uint64_t *ids;
+    const float *vecs;
+    size_t n;
+    uint32_t dim;
+    int create;
+} build_arg_t;
+
+static int build_cb(MDB_txn *txn, void *arg)
+{
+    build_arg_t *a = arg;
+    if (a->create) {
+        hnsw_params_t p = {a->dim, HNSW_L2, ANN_M, ANN_EFC};
+        return hnsw_create(txn, a->st, 1, 1, &p);
+    }
+    return hnsw_insert_batch(txn, a->st, 1, 1, a->ids, a->vecs, a->n, a->dim);
+}
+
+static int run_queries(store_t *st, hnsw_cache_t *c, const float *query, uint32_t nq, uint32_t dim,
+                       const uint32_t *gt, int ef, double *recall, double *qps)
+{
+    hnsw_hit_t hits[ANN_K];
+    uint64_t ids[ANN_K];
+    size_t found = 0;
+    double t0 = ann_now();
+    for (uint32_t q = 0; q < nq; q++) {
+        MDB_txn *txn;
+        size_t n;
+        if (store_read_begin(st, &txn) != 0) return -1;
+        int rc = hnsw_search_cached(c, txn, 1, 1, query + (size_t)q * dim, dim, ANN_K, (size_t)ef,
+                                    NULL, NULL, hits, &n);
+        store_read_end(st, txn);
+        if (rc != 0) { fprintf(stderr, "search: %s\n", engram_strerror(rc)); return -1; }
+        for (size_t i = 0; i < n; i++) ids[i] = hits[i].id - 1;   /* ids are row + 1 */
+        found += ann_hits(gt + (size_t)q * ANN_K, ANN_K, ids, n);
+    }
+    *qps = nq / (ann_now() - t0);
+    *recall = (double)found / ((double)nq * ANN_K);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) { fprintf(stderr, "usage: ann_engram DIR\n"); return 2; }
+    uint32_t nb, dim, nq, qd, gn, gk;
+    float *base = ann_read(argv[1], "base.bin", &nb, &dim);
+    float *query = ann_read(argv[1], "query.bin", &nq, &qd);
+    uint32_t *gt = ann_read(argv[1], "gt.bin", &gn, &gk);
+    if (!base || !query || !gt || qd != dim || gn != nq || gk != ANN_K) return 1;
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/engram-data", argv[1]);
+    store_options_t opt = {0};
+    opt.initial_map_bytes = (size_t)8 << 30;   /* no map growth (and batch rerun) mid-build */
+    store_t *st = NULL;
+    if (store_open(dir, &opt, &st) != 0) { fprintf(stderr, "store_open: %s\n", store_last_error()); return 1; }
+    uint64_t *ids = malloc((size_t)nb * sizeof *ids);
+    for (uint32_t i = 0; i < nb; i++) ids[i] = (uint64_t)i + 1;
+    build_arg_t a = {st, NULL, NULL, 0, dim, 1};
+    double t0 = ann_now();
+    int rc = store_write(st, build_cb, &a);
+    a.create = 0;
+    for (uint32_t i = 0; rc == 0 && i < nb; i += BATCH) {
+        a.ids = ids + i;
+        a.vecs = base + (size_t)i * dim;
+        a.n = nb - i < BATCH ? nb - i : BATCH;
+        rc = store_write(st, build_cb, &a);
+    }
+    double build = ann_now() - t0;
+    if (rc != 0) { fprintf(stderr, "build: %s\n", engram_strerror(rc)); return 1; }
+    store_info_t info;
+    store_get_info(st, &info);
+    printf("build %.3f %zu\n", build, info.used_bytes);
+    fflush(stdout);
+    hnsw_cache_t *c;
+    if (hnsw_cache_new(st, &c) != 0) return 1;
+    for (size_t e = 0; e < sizeof ann_efs / sizeof ann_efs[0]; e++) {
+        double recall, qps;
+        if (run_queries(st, c, query, nq, dim, gt, ann_efs[e], &recall, &qps) != 0) return 1;
+        printf("%d %.4f %.0f\n", ann_efs[e], recall, qps);
+        fflush(stdout);
+    }
+    hnsw_cache_free(c);
+    store_close(st);
+
+    /* Restart: open, first query (wall time: this one is latency). */
+    t0 = ann_wall();
+    if (store_open(dir, NULL, &st) != 0) return 1;
+    if (hnsw_cache_new(st, &c) != 0) return 1;
+    double recall, qps;
+    if (run_queries(st, c, query, 1, dim, gt, 40, &recall, &qps) != 0) return 1;
+    printf("restart %.2f\n", (ann_wall() - t0) * 1e3);
+    hnsw_cache_free(c);
+    store_close(st);
+    free(ids);
+    free(base);
+    free(query);
+    free(gt);
+    return 0;
+}

@@ -1,0 +1,50 @@
+#!/bin/sh
+# bench/ann/run.sh - `make bench-ann`: engram's HNSW beside hnswlib and the
+# exact scan, on MNIST (../shared/data/mnist: first 9,000 base, last 1,000
+# queries) and on a generated clustered Gaussian set (200,000 x 384, or
+# 50,000 x 384 with --quick), L2, k=10, M=16, ef_construction=200, one
+# thread. Times are CPU seconds of each driver process (see ann_common.h);
+# the restart time is wall time. Prints one table.
+set -eu
+cd "$(dirname "$0")/../.."
+N=200000
+[ "${1:-}" = "--quick" ] && N=50000
+MNIST=../shared/data/mnist/t10k-images-idx3-ubyte.gz
+work=$(mktemp -d "${TMPDIR:-/tmp}/engram-ann-XXXXXX")
+trap 'rm -rf "$work"' EXIT INT TERM
+
+run_set() {  # name dir
+    name=$1 dir=$2
+    exact=$(cat "$dir/exact.txt")
+    build/bench/ann_hnswlib "$dir" > "$dir/hnswlib.txt"
+    build/bench/ann_engram "$dir" > "$dir/engram.txt"
+    awk -v name="$name" -v exact="$exact" '
+        FNR == 1 { sys = (FILENAME ~ /hnswlib/) ? "hnswlib" : "engram" }
+        $1 == "build" { build[sys] = $2; size[sys] = $3; next }
+        $1 == "restart" { restart = $2; next }
+        { r[sys, $1] = $2; q[sys, $1] = $3; if (sys == "engram") efs[++n] = $1 }
+        END {
+            split(exact, e, "\t")
+            printf "%-22s | %-8s | %4s | %9s | %8s | %s\n", name, "exact", "-", "1.000", e[4], "scan (" e[5] " kernel)"
+            for (s = 0; s < 2; s++) {
+                sy = s ? "engram" : "hnswlib"
+                for (i = 1; i <= n; i++) {
+                    ef = efs[i]
+                    extra = (sy == "engram") ? sprintf("%.2fx hnswlib QPS", q["engram", ef] / q["hnswlib", ef]) : ""
+                    printf "%-22s | %-8s | %4s | %9.4f | %8d | %s\n", name, sy, ef, r[sy, ef], q[sy, ef], extra
+                }
+            }
+            printf "%-22s | build: hnswlib %.1f s, engram %.1f s (%.2fx); index: hnswlib %.1f MB, engram %.1f MB\n",
+                name, build["hnswlib"], build["engram"], build["engram"] / build["hnswlib"],
+                size["hnswlib"] / 1e6, size["engram"] / 1e6
+            printf "%-22s | engram first query after restart (store_open + query): %.1f ms\n", name, restart
+        }' "$dir/hnswlib.txt" "$dir/engram.txt"
+}
+
+echo "dataset                | system   |   ef | recall@10 |      QPS | notes"
+mkdir -p "$work/mnist" "$work/clustered"
+gzip -dc "$MNIST" > "$work/mnist/idx"
+build/bench/ann_data mnist "$work/mnist/idx" "$work/mnist" > "$work/mnist/exact.txt"
+run_set "mnist-9k-784" "$work/mnist"
+build/bench/ann_data clustered "$N" 384 "$work/clustered" > "$work/clustered/exact.txt"
+run_set "clustered-$((N / 1000))k-384" "$work/clustered"
