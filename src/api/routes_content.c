@@ -7,6 +7,7 @@
 
 #include "api/api_internal.h"
 #include "catalog/catalog.h"
+#include "catalog/idempotency.h"
 #include "http/multipart.h"
 #include "ingest/detect.h"
 #include "model/registry.h"
@@ -163,6 +164,12 @@ static void default_title(const char *filename, const char *text, size_t len, ch
 static void upload(api_call_t *c, const char *coll_id, const char *title, const char *filename,
                    const char *declared_type, const json_t *meta, const char *bytes, size_t len)
 {
+    const char *idem = http_header(c->req, "Idempotency-Key"); /* docs/RELIABILITY.md */
+    if (idem && idem_key_valid(idem)) {
+        api_error(c, 422, "VALIDATION_ERROR", "Idempotency-Key",
+                  "Idempotency-Key must be 1 to %d visible ASCII characters", IDEM_KEY_MAX);
+        return;
+    }
     if (len == 0) {
         api_error(c, 422, "VALIDATION_ERROR", "content", "the document is empty");
         return;
@@ -185,7 +192,7 @@ static void upload(api_call_t *c, const char *coll_id, const char *title, const 
     }
     doc_upload_t up = {.coll_uuid = coll_id, .user_uuid = c->who->user_uuid, .title = title,
                        .filename = filename, .content_type = detect_mime(t), .metadata = meta,
-                       .bytes = bytes, .len = len};
+                       .bytes = bytes, .len = len, .idempotency_key = idem};
     json_t *rec = NULL;
     int created = 0;
     uint64_t job = 0;

@@ -73,11 +73,15 @@ typedef struct doc_upload {
     const json_t *metadata;   /* object or NULL */
     const void *bytes;        /* the original bytes */
     size_t len;
+    const char *idempotency_key; /* NULL, or a valid key (catalog/idempotency.h) */
 } doc_upload_t;
 
 /* Stores the upload. *created is 1 for a new document (and *job_id its
  * ingest job), 0 when the same bytes were already in the collection (the
- * existing document is returned). */
+ * existing document is returned). With an idempotency_key: a document
+ * recorded under that key within its retention is returned (created 0)
+ * whatever the bytes; otherwise the key is recorded for the document
+ * returned, in the same transaction. */
 int catalog_doc_create(store_t *st, uint64_t ws, const doc_upload_t *up, json_t **out,
                        int *created, uint64_t *job_id);
 int catalog_doc_get(store_t *st, uint64_t ws, const char *doc_uuid, json_t **out);

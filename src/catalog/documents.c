@@ -14,6 +14,7 @@
 
 #include "catalog/catalog.h"
 #include "catalog/catalog_internal.h"
+#include "catalog/idempotency.h"
 #include "index/bm25.h"
 #include "index/hnsw.h"
 #include "store/idmap.h"
@@ -159,6 +160,22 @@ static int doc_new_cb(MDB_txn *txn, void *arg)
     int rc = catalog_resolve(txn, st, a->ws, up->coll_uuid, IDK_COLLECTION, &ce);
     if (rc) return rc;
     uint64_t coll = ce.coll;
+    int64_t now_ms = time_now_ms();
+
+    if (up->idempotency_key) { /* a retry: the document the key names, if it still exists */
+        uint64_t icoll, idoc;
+        rc = idem_get(txn, st, a->ws, up->idempotency_key, now_ms, &icoll, &idoc);
+        if (rc == 0) {
+            json_t *rec = NULL;
+            rc = catalog_doc_get_internal(txn, st, a->ws, icoll, idoc, &rec);
+            if (rc == 0) {
+                json_write(&a->out, rec);
+                json_free(rec);
+                return a->out.err;
+            }
+        }
+        if (rc != ENGRAM_ENOTFOUND) return rc;
+    }
 
     store_key_t hk;
     skey_init(&hk);
@@ -173,6 +190,8 @@ static int doc_new_cb(MDB_txn *txn, void *arg)
         if (rc) return rc;
         json_write(&a->out, rec);
         json_free(rec);
+        if (!a->out.err && up->idempotency_key)
+            return idem_put(txn, st, a->ws, up->idempotency_key, coll, be64_get(v.mv_data), now_ms);
         return a->out.err;
     }
     if (rc && rc != MDB_NOTFOUND) return store_status(rc);
@@ -229,6 +248,8 @@ static int doc_new_cb(MDB_txn *txn, void *arg)
     MDB_val jkv = {8, jk}, jvv = {24, jv};
     if ((rc = store_status(mdb_put(txn, store_dbi(st, DB_JOBS), &jkv, &jvv, 0)))) return rc;
     if ((rc = catalog_coll_add_counts(txn, st, a->ws, coll, 1, 0))) return rc;
+    if (up->idempotency_key && (rc = idem_put(txn, st, a->ws, up->idempotency_key, coll, doc, now_ms)))
+        return rc;
     a->created = 1;
     a->job_id = job;
     return 0;
