@@ -176,6 +176,48 @@ static void check_status(llm_state_t *s)
     else if (ct && !strncasecmp(ct, "application/json", 16)) s->whole_body = 1;
 }
 
+/* Feeds n bytes of an event stream: 0 to go on, -1 once s->stop is set. */
+static int sse_feed(llm_state_t *s, const char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        const char *nl = memchr(p + i, '\n', n - i);
+        size_t take = nl ? (size_t)(nl - (p + i)) : n - i;
+        if (s->line.len + take > MAX_LINE) {
+            set_err(s, ENGRAM_EUPSTREAM, "the LLM service sent a line over 1 MiB%s", NULL);
+            return -1;
+        }
+        if (!nl) {
+            buf_append(&s->line, p + i, take);
+            break;
+        }
+        if (s->line.len) {
+            buf_append(&s->line, p + i, take);
+            if (!s->line.err) handle_line(s, s->line.data, s->line.len);
+            buf_reset(&s->line);
+        } else {
+            handle_line(s, p + i, take);
+        }
+        if (s->stop) return -1;
+        i += take + 1;
+    }
+    if (s->line.err) set_err(s, ENGRAM_ENOMEM, "out of memory%s", NULL);
+    return s->stop ? -1 : 0;
+}
+
+/* The end of an event stream: the last event, and whether it was whole. */
+static void sse_end(llm_state_t *s)
+{
+    if (s->stop) return;
+    if (s->line.len) {
+        handle_line(s, s->line.data, s->line.len);
+        buf_reset(&s->line);
+    }
+    if (!s->stop) handle_line(s, "", 0);
+    if (!s->stop && !s->done && !s->finished)
+        set_err(s, ENGRAM_EUPSTREAM, "the LLM stream ended before the answer was complete%s", NULL);
+}
+
 static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
 {
     llm_state_t *s = ud;
@@ -190,30 +232,23 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
         buf_append(&s->body, p, n);
         return n;
     }
-    size_t i = 0;
-    while (i < n) {
-        const char *nl = memchr(p + i, '\n', n - i);
-        size_t take = nl ? (size_t)(nl - (p + i)) : n - i;
-        if (s->line.len + take > MAX_LINE) {
-            set_err(s, ENGRAM_EUPSTREAM, "the LLM service sent a line over 1 MiB%s", NULL);
-            return 0;
-        }
-        if (!nl) {
-            buf_append(&s->line, p + i, take);
-            break;
-        }
-        int rc;
-        if (s->line.len) {
-            buf_append(&s->line, p + i, take);
-            rc = s->line.err ? -1 : handle_line(s, s->line.data, s->line.len);
-            buf_reset(&s->line);
-        } else {
-            rc = handle_line(s, p + i, take);
-        }
-        if (rc || s->stop) return 0;
-        i += take + 1;
-    }
-    return n;
+    return sse_feed(s, p, n) ? 0 : n;
+}
+
+int llm_parse_stream(const char *data, size_t len, size_t piece, llm_delta_fn on_delta, void *ud,
+                     llm_usage_t *usage, size_t *n_deltas, char *err, size_t errsz)
+{
+    llm_state_t s = {.on_delta = on_delta, .ud = ud, .usage = usage, .err = err, .errsz = errsz};
+    if (errsz) err[0] = '\0';
+    memset(usage, 0, sizeof *usage);
+    if (piece == 0) piece = len ? len : 1;
+    for (size_t i = 0; i < len && !s.stop; i += piece)
+        sse_feed(&s, data + i, len - i < piece ? len - i : piece);
+    sse_end(&s);
+    buf_free(&s.line);
+    buf_free(&s.data);
+    if (n_deltas) *n_deltas = s.n_deltas;
+    return s.stop;
 }
 
 /* The body collected for a non-2xx answer or a plain JSON completion. */
@@ -393,11 +428,7 @@ int llm_chat_stream(const llm_config_t *cfg, const llm_request_t *req, llm_delta
             if (s.whole_body) {
                 finish_whole(&s);
             } else {
-                if (s.line.len) handle_line(&s, s.line.data, s.line.len);
-                if (!s.stop) handle_line(&s, "", 0);
-                if (!s.stop && !s.done && !s.finished)
-                    set_err(&s, ENGRAM_EUPSTREAM, "the LLM stream ended before the answer was complete%s",
-                            NULL);
+                sse_end(&s);
             }
         }
     }

@@ -73,6 +73,12 @@ int llm_chat_stream(const llm_config_t *cfg, const llm_request_t *req, llm_delta
                     llm_tick_fn on_tick, void *ud, llm_usage_t *usage, size_t *n_deltas,
                     char *err, size_t errsz);
 
+/* Runs the event-stream parser of llm_chat_stream over a whole answer body
+ * fed in pieces of piece bytes (0: at once), as if it had come from a
+ * service: same deltas, usage and statuses. For tests and the fuzz target. */
+int llm_parse_stream(const char *data, size_t len, size_t piece, llm_delta_fn on_delta, void *ud,
+                     llm_usage_t *usage, size_t *n_deltas, char *err, size_t errsz);
+
 /* The endpoint URL for a configured base URL (see llm_config_t.url) into
  * out. ENGRAM_EINVAL when it is not http(s) or does not fit. */
 int llm_endpoint(const char *base, char *out, size_t outsz);

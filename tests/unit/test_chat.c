@@ -319,3 +319,78 @@ TEST(llm_endpoint_rule)
     CHECK(llm_endpoint("ftp://h", u, sizeof u) == ENGRAM_EINVAL);
     CHECK(llm_endpoint("http://h", u, 10) == ENGRAM_EINVAL);
 }
+
+static int collect_delta(const char *text, size_t len, void *ud)
+{
+    buf_append((buf_t *)ud, text, len);
+    buf_putc((buf_t *)ud, '|');
+    return 0;
+}
+
+static int stop_at_second(const char *text, size_t len, void *ud)
+{
+    (void)text;
+    (void)len;
+    return ++*(int *)ud == 2 ? ENGRAM_ECANCELED : 0;
+}
+
+TEST(llm_stream_parser_whole_and_byte_by_byte)
+{
+    static const char ok[] =
+        ": keep-alive\r\n\r\n"
+        "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\r\n\r\n"
+        "data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\n\n"
+        "event: message\ndata: {\"choices\":\ndata: [{\"delta\":{\"content\":\"lo \\u00e9\"}}]}\n\n"
+        "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
+        "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":2,\"total_tokens\":9}}\n\n"
+        "data: [DONE]\n\n";
+    for (size_t piece = 0; piece <= 7; piece++) {
+        buf_t b = BUF_INIT;
+        llm_usage_t u;
+        size_t nd;
+        char err[128];
+        CHECK_EQ_INT(llm_parse_stream(ok, sizeof ok - 1, piece, collect_delta, &b, &u, &nd, err, sizeof err), 0);
+        CHECK_STR(buf_cstr(&b), "Hel|lo \xc3\xa9|");
+        CHECK_EQ_INT(nd, 2);
+        CHECK(u.present);
+        CHECK_EQ_INT(u.prompt_tokens, 7);
+        CHECK_EQ_INT(u.total_tokens, 9);
+        buf_free(&b);
+    }
+}
+
+TEST(llm_stream_parser_failures)
+{
+    struct { const char *body; const char *want_err; int want_deltas; } cases[] = {
+        {"data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: {oops\n\n", "malformed", 1},
+        {"data: {\"error\":{\"message\":\"model overloaded\"}}\n\n", "model overloaded", 0},
+        {"data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n", "ended before", 1},
+        {"data: [1,2]\n\n", "malformed", 0},
+        {"", "ended before", 0},
+    };
+    for (size_t i = 0; i < EG_ARRAY_LEN(cases); i++) {
+        for (size_t piece = 0; piece <= 1; piece++) {
+            buf_t b = BUF_INIT;
+            llm_usage_t u;
+            size_t nd;
+            char err[256];
+            int rc = llm_parse_stream(cases[i].body, strlen(cases[i].body), piece, collect_delta, &b, &u,
+                                      &nd, err, sizeof err);
+            CHECK_EQ_INT(rc, ENGRAM_EUPSTREAM);
+            CHECK(strstr(err, cases[i].want_err) != NULL);
+            CHECK_EQ_INT(nd, cases[i].want_deltas);
+            buf_free(&b);
+        }
+    }
+    /* A callback's veto stops the stream with its value. */
+    static const char two[] = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n"
+                              "data: {\"choices\":[{\"delta\":{\"content\":\"b\"}}]}\n\n"
+                              "data: {\"choices\":[{\"delta\":{\"content\":\"c\"}}]}\n\ndata: [DONE]\n\n";
+    int seen = 0;
+    llm_usage_t u;
+    size_t nd;
+    char err[64];
+    CHECK_EQ_INT(llm_parse_stream(two, sizeof two - 1, 3, stop_at_second, &seen, &u, &nd, err, sizeof err),
+                 ENGRAM_ECANCELED);
+    CHECK_EQ_INT(seen, 2);
+}
