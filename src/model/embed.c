@@ -135,6 +135,11 @@ void embedder_free(embedder_t *e)
     eg_free(e);
 }
 
+void embedder_cancel(embedder_t *e)
+{
+    if (e && e->kind == EMBED_KIND_OPENAI) embed_openai_cancel(e->impl);
+}
+
 uint32_t embedder_dim(const embedder_t *e)
 {
     return e ? atomic_load(&((embedder_t *)e)->dim) : 0;

@@ -90,14 +90,21 @@ const char *embedder_kind(const embedder_t *e);
  * embedder_embed. Thread-safe. */
 int embedder_resolve_dim(embedder_t *e, char *err, size_t errsz);
 
+/* Makes running and future service calls of e give up as soon as possible
+ * (an in-flight request is aborted, a backoff sleep cut short) with
+ * ENGRAM_ECANCELED: for shutdown, so a slow service cannot hold it up.
+ * Irreversible. Thread-safe; does nothing for the hash embedder. */
+void embedder_cancel(embedder_t *e);
+
 /* Embeds n texts (texts[i] of lens[i] bytes; lens NULL: NUL-terminated) into
  * out: n * embedder_dim(e) floats, row i for text i, each row L2-normalised
  * (or all zero, see above). The dimension must be known before the call
  * (embedder_resolve_dim) unless n == 0. st may be NULL (no cache); with a
  * store, cached vectors are read in one short read transaction before any
  * network I/O and new ones written with one store_write per service batch
- * (a failed cache write is logged, not an error). Thread-safe. On failure
- * out's contents are unspecified. */
+ * (a failed cache write is logged, not an error), so the calling thread
+ * must not hold a read transaction of st. Thread-safe. On failure out's
+ * contents are unspecified. ENGRAM_ECANCELED after embedder_cancel. */
 int embedder_embed(embedder_t *e, store_t *st, const char *const *texts, const size_t *lens,
                    size_t n, float *out, char *err, size_t errsz);
 

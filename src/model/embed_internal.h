@@ -70,6 +70,7 @@ int embedder_open_hash_ex(const embed_hash_params_t *p, embedder_t **out, char *
 typedef struct embed_openai embed_openai_t;
 int embed_openai_open(const embed_config_t *cfg, embed_openai_t **out, char *err, size_t errsz);
 void embed_openai_free(embed_openai_t *o);
+void embed_openai_cancel(embed_openai_t *o);
 /* One service batch: 1 <= n <= EMBED_MAX_BATCH non-empty texts, with
  * retries. The answer's dimension is checked against e->dim (learned into
  * it when 0). out receives n * embedder_dim(e) normalised floats, so the

@@ -75,6 +75,7 @@ struct embed_openai {
     char *api_key;              /* NULL: none; only for the header and redaction */
     long timeout_ms, connect_ms;
     int retries, base_ms, max_ms;
+    atomic_int cancelled;       /* embedder_cancel: every call gives up */
     pthread_mutex_t lock;       /* guards pool/npool only */
     CURL *pool[HANDLE_POOL];
     int npool;
@@ -188,6 +189,11 @@ void embed_openai_free(embed_openai_t *o)
     eg_free(o);
 }
 
+void embed_openai_cancel(embed_openai_t *o)
+{
+    if (o) atomic_store(&o->cancelled, 1);
+}
+
 static CURL *handle_get(embed_openai_t *o)
 {
     pthread_mutex_lock(&o->lock);
@@ -263,7 +269,15 @@ static void service_says(const char *body, size_t len, char *out, size_t outsz)
 typedef struct answer {
     buf_t body;
     int too_big;
+    embed_openai_t *o;
 } answer_t;
+
+/* libcurl's progress callback: non-zero aborts the transfer. */
+static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)dt; (void)dn; (void)ut; (void)un;
+    return atomic_load(&((answer_t *)ud)->o->cancelled);
+}
 
 static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
 {
@@ -310,6 +324,9 @@ static attempt_t attempt(embed_openai_t *o, CURL *h, struct curl_slist *hdrs, co
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
     curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(h, CURLOPT_USERAGENT, "engram/" ENGRAM_VERSION);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, a);
     CURLcode rc = curl_easy_perform(h);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
     if (rc != CURLE_OK) {
@@ -319,6 +336,10 @@ static attempt_t attempt(embed_openai_t *o, CURL *h, struct curl_slist *hdrs, co
         }
         if (a->body.err) {
             snprintf(why, whysz, "out of memory reading the answer");
+            return ATTEMPT_FATAL;
+        }
+        if (atomic_load(&o->cancelled)) {
+            snprintf(why, whysz, "canceled (shutting down)");
             return ATTEMPT_FATAL;
         }
         const char *msg = cerr[0] ? cerr : curl_easy_strerror(rc);
@@ -357,10 +378,15 @@ static attempt_t attempt(embed_openai_t *o, CURL *h, struct curl_slist *hdrs, co
     return ATTEMPT_FATAL;
 }
 
-static void sleep_ms(long ms)
+/* Sleeps ms in slices of at most 50 ms, returning early once cancelled. */
+static void sleep_ms(embed_openai_t *o, long ms)
 {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0) {}
+    while (ms > 0 && !atomic_load(&o->cancelled)) {
+        long slice = ms < 50 ? ms : 50;
+        struct timespec ts = {0, slice * 1000000L};
+        while (nanosleep(&ts, &ts) != 0) {}
+        ms -= slice;
+    }
 }
 
 /* Delay before retry r (1-based), with equal jitter. */
@@ -518,7 +544,7 @@ int embed_openai_batch(embedder_t *e, const char *const *texts, const size_t *le
     struct curl_slist *hdrs = NULL;
     char *auth = NULL;
     buf_t req = BUF_INIT;
-    answer_t a = {BUF_INIT, 0};
+    answer_t a = {BUF_INIT, 0, o};
     char why[512] = "";
 
     jw_t w;
@@ -542,6 +568,10 @@ int embed_openai_batch(embedder_t *e, const char *const *texts, const size_t *le
         if (!(tmp = curl_slist_append(hdrs, auth))) goto nomem;
     }
     if (!(h = handle_get(o))) goto nomem;
+    if (atomic_load(&o->cancelled)) {
+        rc = embed_fail(err, errsz, ENGRAM_ECANCELED, "embedding canceled (shutting down)");
+        goto done;
+    }
 
     uint64_t rng;
     hash_random(&rng, sizeof rng);
@@ -556,15 +586,18 @@ int embed_openai_batch(embedder_t *e, const char *const *texts, const size_t *le
                               why, sizeof why);
             break;
         }
-        if (at == ATTEMPT_FATAL || tries > o->retries) {
-            rc = ENGRAM_EUPSTREAM;
-            break;
-        }
+        rc = ENGRAM_EUPSTREAM;
+        if (at == ATTEMPT_FATAL || tries > o->retries) break;
         long delay = retry_after >= 0 ? EG_MIN(retry_after, (long)o->max_ms) : backoff_ms(o, tries, &rng);
         log_info("embedding service %s: %s; retry %d of %d in %ld ms", o->shown_url, why, tries,
                  o->retries, delay);
-        sleep_ms(delay);
+        sleep_ms(o, delay);
+        if (atomic_load(&o->cancelled)) {
+            snprintf(why, sizeof why, "canceled (shutting down) while waiting to retry");
+            break;
+        }
     }
+    if (rc && atomic_load(&o->cancelled)) rc = ENGRAM_ECANCELED;
     metrics_inc(MET_EMBED_CALLS);
     if (rc) {
         metrics_inc(MET_EMBED_ERRORS);

@@ -5,7 +5,7 @@
  * batching, timeouts, retries on 5xx and 429 (Retry-After), dimension
  * mismatches, malformed and incomplete answers, answer order, client errors,
  * refused connections, URL forms, the embedding cache (hits, duplicates,
- * corrupt entries) and concurrent callers.
+ * corrupt entries), cancellation and concurrent callers.
  *
  * The expected vector of a text is recomputed here the way the stub makes
  * it (sha256 blocks of the text, see vector() in the stub), so each test
@@ -633,6 +633,60 @@ TEST(openai_cache_ignores_corrupt_entries)
     embedder_free(e);
     store_close(st);
     test_rmdir(dir);
+    stub_stop(&s);
+}
+
+typedef struct slow_call {
+    embedder_t *e;
+    int rc;
+    char err[256];
+} slow_call_t;
+
+static void *slow_main(void *arg)
+{
+    slow_call_t *c = arg;
+    const char *t = "never answered in time";
+    float v[8];
+    c->rc = embedder_embed(c->e, NULL, &t, NULL, 1, v, c->err, sizeof c->err);
+    return NULL;
+}
+
+TEST(openai_cancel_stops_a_waiting_call)
+{
+    START(s, 8);
+    /* the service takes 20 s, the timeout is 60 s: only cancel can end the call early */
+    REQUIRE(stub_script(&s, "[{\"action\":\"ok\",\"delay\":20}]") == 0);
+    embed_config_t c = {.name = "openai", .url = s.url, .model = "m", .dim = 8};
+    slow_call_t call = {0};
+    char err[256];
+    REQUIRE(embedder_open(&c, &call.e, err, sizeof err) == 0);
+    pthread_t th;
+    REQUIRE(pthread_create(&th, NULL, slow_main, &call) == 0);
+    while (stub_count(&s) < 1) usleep(10000); /* the request is in flight */
+    embedder_cancel(call.e);
+    pthread_join(th, NULL);
+    CHECK_EQ_INT(call.rc, ENGRAM_ECANCELED);
+    CHECK(strstr(call.err, "canceled") != NULL);
+    /* and later calls give up at once */
+    const char *t = "x";
+    float v[8];
+    CHECK_EQ_INT(embedder_embed(call.e, NULL, &t, NULL, 1, v, err, sizeof err), ENGRAM_ECANCELED);
+    CHECK_EQ_INT(stub_count(&s), 1);
+    embedder_free(call.e);
+
+    /* a backoff sleep is cut short too: 500s forever, retries 3 s apart */
+    REQUIRE(stub_default(&s, "{\"action\":\"status\",\"status\":500}") == 0);
+    embed_config_t c2 = {.name = "openai", .url = s.url, .model = "m", .dim = 8, .max_retries = 5,
+                         .retry_base_ms = 3000, .retry_max_ms = 3000};
+    call = (slow_call_t){0};
+    REQUIRE(embedder_open(&c2, &call.e, err, sizeof err) == 0);
+    REQUIRE(pthread_create(&th, NULL, slow_main, &call) == 0);
+    while (stub_count(&s) < 2) usleep(10000);
+    embedder_cancel(call.e);
+    pthread_join(th, NULL);
+    CHECK_EQ_INT(call.rc, ENGRAM_ECANCELED);
+    CHECK_EQ_INT(stub_count(&s), 2);
+    embedder_free(call.e);
     stub_stop(&s);
 }
 
