@@ -64,6 +64,16 @@ static const route_doc_t docs[] = {
     {"GET", V1 "/files/{id}", "The original file through a signed link (no credential)", 200, "exp,sig"},
     {"POST", V1 "/retrievals", "Retrieve chunks (keyword, semantic, hybrid, graph, hierarchical)", 200, NULL},
     {"POST", V1 "/retrievals/retrieve", "Retrieve chunks (alias of /retrievals)", 200, NULL},
+    {"POST", V1 "/chat", "Answer from the documents with sources: text/event-stream (sources, delta, usage, done) or JSON with stream false", 200, NULL},
+    {"GET", V1 "/chat/sessions", "The caller's chat sessions, most recent first (a bare array)", 200, "limit,offset"},
+    {"GET", V1 "/chat/sessions/{id}/messages", "A session's messages in order (a bare array)", 200, "limit,offset"},
+    {"DELETE", V1 "/chat/sessions/{id}", "Delete a chat session and its messages", 204, NULL},
+    {"POST", V1 "/memories", "Store a memory {type, content, reliability?, metadata?}", 201, NULL},
+    {"GET", V1 "/memories", "The caller's memories", 200, "type,limit,offset"},
+    {"POST", V1 "/memories/search", "Weighted memory search (keyword, vector, reliability, recency, frequency)", 200, NULL},
+    {"GET", V1 "/memories/{id}", "Get a memory (not counted as an access)", 200, NULL},
+    {"PATCH", V1 "/memories/{id}", "Change a memory's type, content, reliability or metadata", 200, NULL},
+    {"DELETE", V1 "/memories/{id}", "Delete a memory", 204, NULL},
 };
 
 static const route_doc_t *doc_for(const api_route_t *r)
