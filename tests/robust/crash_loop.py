@@ -139,6 +139,10 @@ def run(binary, kills, seed, min_pause=0.05, max_pause=0.8, settle_timeout=120, 
     rng = random.Random(seed)
     log("crash loop: seed %d, %d kills, binary %s" % (seed, kills, binary))
     data = tempfile.mkdtemp(prefix="engram-crash-")
+    # a private copy: a rebuild of the tree meanwhile must not pull it away
+    bindir = tempfile.mkdtemp(prefix="engram-crash-bin-")
+    shutil.copy2(binary, os.path.join(bindir, "engram"))
+    binary = os.path.join(bindir, "engram")
     srv = Server(binary, data_dir=data, extra_args=["--rate-limit", "0"])
     srv.start()
     st = State()
@@ -204,6 +208,7 @@ def run(binary, kills, seed, min_pause=0.05, max_pause=0.8, settle_timeout=120, 
         "verify": "clean" if rc == 0 else "defects", "problems": problems[:50],
     }
     log(json.dumps(summary, indent=1))
+    shutil.rmtree(bindir, ignore_errors=True)
     if not problems:
         shutil.rmtree(data, ignore_errors=True)
     else:
