@@ -19,6 +19,7 @@
 #include "api/api.h"
 #include "auth/auth.h"
 #include "catalog/catalog.h"
+#include "cli/cli.h"
 #include "config.h"
 #include "eval/beir.h"
 #include "http/http.h"
@@ -56,6 +57,14 @@ static void usage(FILE *f)
             "                                    install a backup as a data directory's database\n"
             "  engram verify [--data DIR]        check a data directory's cross-index consistency;\n"
             "                                    exit 1 on any defect (safe beside a running server)\n"
+            "  engram ingest --collection NAME [--wait] PATH...\n"
+            "                                    upload files and folders to a server\n"
+            "  engram search QUERY [--collection NAME] [--mode M] [--top-k N] [--json]\n"
+            "  engram ask QUESTION [--collection NAME]\n"
+            "                                    a streamed answer with its sources\n"
+            "  engram collections | docs [--collection NAME]\n"
+            "                                    list what a server holds (client commands take\n"
+            "                                    --url/ENGRAM_URL and --api-key/ENGRAM_API_KEY)\n"
             "  engram config                     print every setting as a Markdown table\n"
             "  engram version                    print the version\n"
             "  engram help                       this text\n",
@@ -270,6 +279,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "stat")) return tools_stat_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "backup")) return backup_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "restore")) return restore_main(argc - 1, argv + 1);
+    if (cli_is_command(cmd)) return cli_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "config")) {
         /* The settings table as Markdown: docs/CONFIG.md is this output. */
         config_print_markdown(stdout);
