@@ -44,14 +44,22 @@ int extract_ocr_pixels(const unsigned char *px, int w, int h, int bytes_per_px, 
 
 #else
 
+#include <pthread.h>
+
 #include <leptonica/allheaders.h>
 #include <tesseract/capi.h>
 
 #define OCR_MAX_PIXELS (60u * 1000 * 1000) /* about 8000 x 7500 */
 #define OCR_MAX_TIFF_PAGES 500
 
+/* Leptonica prints every decoding error to stderr through a process-wide
+ * severity; silence it once (our messages say what went wrong). */
+static pthread_once_t quiet_once = PTHREAD_ONCE_INIT;
+static void quiet_leptonica(void) { setMsgSeverity(L_SEVERITY_NONE); }
+
 static TessBaseAPI *ocr_engine(char *err, size_t errsz, int *rc)
 {
+    pthread_once(&quiet_once, quiet_leptonica);
     TessBaseAPI *api = TessBaseAPICreate();
     if (!api) {
         *rc = ENGRAM_ENOMEM;

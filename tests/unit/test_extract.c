@@ -623,3 +623,58 @@ TEST(allocation_failures_are_clean)
     buf_free(&f);
 #endif
 }
+
+/* ---- OCR (make OCR=1) ----------------------------------------------------- */
+
+#if defined(ENGRAM_WITH_OCR) && !defined(ENGRAM_NO_PDF)
+#include <mupdf/fitz.h>
+#include <mupdf/pdf.h>
+
+/* A PNG of a rendered PDF page with text, made by MuPDF at 200 dpi. */
+static void render_png(const char *text, buf_t *png)
+{
+    const char *pages[] = {text};
+    buf_t pdf = BUF_INIT;
+    fx_pdf(&pdf, pages, 1, NULL, 0, 0);
+    fz_context *ctx = fz_new_context(NULL, NULL, FZ_STORE_DEFAULT);
+    fz_try(ctx) {
+        fz_stream *stm = fz_open_memory(ctx, (unsigned char *)pdf.data, pdf.len);
+        pdf_document *doc = pdf_open_document_with_stream(ctx, stm);
+        fz_page *page = fz_load_page(ctx, (fz_document *)doc, 0);
+        fz_pixmap *pix = fz_new_pixmap_from_page(ctx, page, fz_scale(200 / 72.0f, 200 / 72.0f),
+                                                 fz_device_gray(ctx), 0);
+        fz_buffer *out = fz_new_buffer_from_pixmap_as_png(ctx, pix, fz_default_color_params);
+        unsigned char *data;
+        size_t n = fz_buffer_storage(ctx, out, &data);
+        buf_append(png, data, n);
+        fz_drop_buffer(ctx, out);
+        fz_drop_pixmap(ctx, pix);
+        fz_drop_page(ctx, page);
+        pdf_drop_document(ctx, doc);
+        fz_drop_stream(ctx, stm);
+    }
+    fz_catch(ctx) fprintf(stderr, "  render failed: %s\n", fz_caught_message(ctx));
+    fz_drop_context(ctx);
+    buf_free(&pdf);
+}
+
+TEST(ocr_reads_a_png)
+{
+    buf_t png = BUF_INIT;
+    render_png("Invoice number 4711\nThe quick brown fox jumps over the lazy dog.", &png);
+    REQUIRE(png.len > 0);
+    REQUIRE(detect_type(png.data, png.len, NULL, NULL) == DOC_PNG);
+    extract_result_t r;
+    char err[256] = "";
+    int rc = run(DOC_PNG, png.data, png.len, &r, err);
+    if (rc) fprintf(stderr, "  %s\n", err);
+    REQUIRE(rc == 0);
+    CHECK(strstr(r.text, "Invoice") != NULL);
+    CHECK(strstr(r.text, "quick brown fox") != NULL);
+    extract_result_free(&r);
+    /* a truncated image fails readably */
+    CHECK(extract_document(DOC_PNG, png.data, 40, NULL, &r, err, sizeof err) != 0);
+    CHECK(err[0] != '\0');
+    buf_free(&png);
+}
+#endif
