@@ -600,8 +600,9 @@ static int cmd_ask(opts_t *o)
 typedef void (*row_fn)(const json_t *item);
 
 /* Prints every page of a list route: each item through row, or with --json
- * one JSON array of all items. */
-static int list_all(const char *cmd, const opts_t *o, const char *path, row_fn row, size_t *count)
+ * one JSON array of all items; header goes before the first row. */
+static int list_all(const char *cmd, const opts_t *o, const char *path, const char *header, row_fn row,
+                    size_t *count)
 {
     buf_t all = BUF_INIT;
     int first = 1;
@@ -621,6 +622,7 @@ static int list_all(const char *cmd, const opts_t *o, const char *path, row_fn r
         }
         const json_t *data = json_get(r.json, "data");
         size_t n = data && data->type == JSON_ARRAY ? data->len : 0;
+        if (offset == 0 && !o->json) fputs(header, stdout);
         for (size_t i = 0; i < n; i++) {
             if (o->json) {
                 if (!first) buf_putc(&all, ',');
@@ -661,9 +663,10 @@ static int cmd_collections(opts_t *o)
         fprintf(stderr, "usage: engram collections [--json]\n");
         return 2;
     }
-    if (!o->json) printf("%-24s %-36s %8s %8s\n", "NAME", "ID", "DOCS", "CHUNKS");
+    char header[128];
+    snprintf(header, sizeof header, "%-24s %-36s %8s %8s\n", "NAME", "ID", "DOCS", "CHUNKS");
     size_t n;
-    int rc = list_all("collections", o, "/collections", collection_row, &n);
+    int rc = list_all("collections", o, "/collections", header, collection_row, &n);
     if (!rc && !o->json && n == 0) printf("(no collections yet: engram ingest --collection NAME PATH)\n");
     return rc;
 }
@@ -690,9 +693,10 @@ static int cmd_docs(opts_t *o)
         if (need_collection("docs", &o->conn, o->collection, coll)) return 1;
         snprintf(path, sizeof path, "/documents?collection_id=%s", coll);
     }
-    if (!o->json) printf("%-36s %-10s %10s  %s\n", "ID", "STATUS", "BYTES", "TITLE");
+    char header[128];
+    snprintf(header, sizeof header, "%-36s %-10s %10s  %s\n", "ID", "STATUS", "BYTES", "TITLE");
     size_t n;
-    return list_all("docs", o, path, document_row, &n);
+    return list_all("docs", o, path, header, document_row, &n);
 }
 
 int cli_main(int argc, char **argv)
