@@ -193,6 +193,9 @@ static int cmd_serve(int argc, char **argv)
     rc = http_server_run(the_server);
     api.ready = 0;
     log_info("shutting down: finishing ingestion in progress");
+    /* Documents waiting on an embedding service stay queued for the next
+     * start instead of holding the shutdown. */
+    registry_cancel(reg);
     ingest_stop(api.ingest);
     http_server_free(the_server);
     the_server = NULL;

@@ -180,6 +180,11 @@ static void process(ingest_t *in, tokenizer_t *tok, const ingest_job_t *job)
     }
     catalog_doc_progress(in->st, job, "processing", 0.5);
     rc = embed_chunks(in, &cfg, chunks, n, &vecs, &dim, err, sizeof err);
+    if (rc == ENGRAM_ECANCELED) {
+        /* Shutting down: the job stays in the store and runs at the next start. */
+        log_info("ingest: document %llu left for the next start", (unsigned long long)job->doc);
+        goto done;
+    }
     if (rc == ENGRAM_EUPSTREAM || rc == ENGRAM_EINVAL) {
         char msg[320];
         snprintf(msg, sizeof msg, "embedding failed: %s", err);

@@ -52,6 +52,13 @@ embedder_t *registry_get(embed_registry_t *r, const char *name)
 
 const char *registry_default(const embed_registry_t *r) { return r->default_name; }
 
+void registry_cancel(embed_registry_t *r)
+{
+    if (!r) return;
+    if (r->hash) embedder_cancel(r->hash);
+    if (r->remote) embedder_cancel(r->remote);
+}
+
 int registry_check(embed_registry_t *r, const char *name, const char *id, char *err, size_t errsz)
 {
     embedder_t *e = registry_get(r, name);

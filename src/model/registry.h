@@ -25,6 +25,9 @@ void registry_free(embed_registry_t *r);
 /* The embedder called name, or NULL. */
 embedder_t *registry_get(embed_registry_t *r, const char *name);
 const char *registry_default(const embed_registry_t *r);
+/* Shutdown: makes running and later service calls return ENGRAM_ECANCELED
+ * at once (embedder_cancel on each embedder). */
+void registry_cancel(embed_registry_t *r);
 /* 0 if name is available with identity id (id NULL: any); else
  * ENGRAM_EINVAL with a message. */
 int registry_check(embed_registry_t *r, const char *name, const char *id, char *err, size_t errsz);
