@@ -34,6 +34,7 @@ fi
 
 data=$(mktemp -d "${TMPDIR:-/tmp}/engram-ts-XXXXXX")
 log=$data.log
+: >"$log"
 args=(serve --listen 127.0.0.1:0 --data "$data" --log-level info)
 "$bin" serve --help 2>/dev/null | grep -q -- '--rate-limit' && args+=(--rate-limit 0)
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0} "$bin" "${args[@]}" >"$log" 2>&1 &

@@ -80,5 +80,55 @@ def test_data_dir_version_mismatch_is_a_clear_error(s):
         check("data" in p.stderr.lower(), "error names the problem: " + p.stderr[-300:])
 
 
+def readme_code(name, lang):
+    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    m = re.search(r"<!-- example: %s -->\s*```%s\n(.*?)```" % (re.escape(name), lang), text, re.S)
+    check(m, "README has no %s example block %r" % (lang, name))
+    return m.group(1)
+
+
+def client_env(s):
+    """A fresh server with a registered first user: the environment the
+    Clients examples expect (ENGRAM_URL, ENGRAM_API_KEY)."""
+    import json
+    import urllib.request
+    if "client_env" not in s.state:
+        srv = s.new_server()
+        srv.start()
+        url = "http://127.0.0.1:%d" % srv.port
+        req = urllib.request.Request(url + "/api/v1/auth/register", method="POST",
+                                     data=json.dumps({"email": "docs@example.org",
+                                                      "password": "a long password"}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        key = json.load(urllib.request.urlopen(req, timeout=30))["api_key"]
+        s.state["client_env"] = dict(os.environ, ENGRAM_URL=url, ENGRAM_API_KEY=key)
+    return s.state["client_env"]
+
+
+@suite.test
+def test_readme_python_client_runs(s):
+    env = dict(client_env(s), PYTHONPATH=os.path.join(ROOT, "sdk", "python"))
+    with tempfile.TemporaryDirectory() as cwd:
+        p = subprocess.run([sys.executable, "-c", readme_code("python", "python")], cwd=cwd, env=env,
+                           capture_output=True, text=True, timeout=120)
+    eq(p.returncode, 0, "python example exit code (stderr: %s)" % p.stderr[-500:])
+    check(p.stdout.startswith("Refunds - Refunds are paid within five working days."),
+          "python example output: %r" % p.stdout)
+
+
+@suite.test
+def test_readme_cli_runs(s):
+    env = dict(client_env(s))
+    env["PATH"] = os.path.dirname(os.path.abspath(s.binary)) + os.pathsep + env.get("PATH", "")
+    check(os.path.basename(s.binary) == "engram", "the binary is called engram")
+    with tempfile.TemporaryDirectory() as cwd:
+        p = subprocess.run(["bash", "-euo", "pipefail", "-c", readme_code("cli", "sh")], cwd=cwd,
+                           env=env, capture_output=True, text=True, timeout=120)
+    eq(p.returncode, 0, "cli example exit code (stderr: %s)" % p.stderr[-500:])
+    check("1 uploaded, 0 duplicates, 0 failed" in p.stdout, "ingest summary: %r" % p.stdout)
+    check("1. [" in p.stdout and "travel.txt" in p.stdout, "search hit: %r" % p.stdout)
+    check("\nSources:\n[1] travel.txt" in p.stdout, "ask lists its sources: %r" % p.stdout)
+
+
 if __name__ == "__main__":
     suite.run()

@@ -5,12 +5,16 @@
 // "SKIP sdk_typescript.X: route not served yet" and runs once the route
 // exists. Exit status 1 when anything failed.
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import * as E from "../dist/index.js";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
 
 const URL_ = process.env.ENGRAM_TEST_URL;
 const only = process.argv[2] || "";
@@ -275,6 +279,27 @@ test("timeout_is_raised", async () => {
   } finally {
     socks.forEach((s) => s.destroy());
     await new Promise((r) => srv.close(r));
+  }
+});
+
+test("readme_typescript_example", async () => {
+  // The README's block runs as a module inside the package, so "engram-client" resolves to dist/.
+  const readme = fs.readFileSync(path.join(HERE, "..", "..", "..", "README.md"), "utf8");
+  const m = readme.match(/<!-- example: typescript -->\s*```js\n([\s\S]*?)```/);
+  assert.ok(m, "README has the typescript example block");
+  const file = path.join(HERE, ".readme_example.mjs");
+  fs.writeFileSync(file, m[1]);
+  try {
+    await served(ctx.admin.sessions.list()); // the example chats
+    const out = execFileSync(process.execPath, [file], {
+      env: { ...process.env, ENGRAM_URL: URL_, ENGRAM_API_KEY: ctx.admin.apiKey },
+      encoding: "utf8",
+      timeout: 120000,
+    });
+    assert.match(out, /within one day/, "the streamed answer quotes the document");
+    assert.match(out, /\nsources: support\.txt/, "the sources line");
+  } finally {
+    fs.rmSync(file, { force: true });
   }
 });
 
