@@ -21,7 +21,7 @@ run_set() {  # name dir
     awk -v name="$name" -v exact="$exact" '
         FNR == 1 { sys = (FILENAME ~ /hnswlib/) ? "hnswlib" : "engram" }
         $1 == "build" { build[sys] = $2; size[sys] = $3; next }
-        $1 == "restart" { restart = $2; next }
+        $1 == "restart" { restart = $2; ropen = $3; rquery = $4; next }
         { r[sys, $1] = $2; q[sys, $1] = $3; if (sys == "engram") efs[++n] = $1 }
         END {
             split(exact, e, "\t")
@@ -37,7 +37,7 @@ run_set() {  # name dir
             printf "%-22s | build: hnswlib %.1f s, engram %.1f s (%.2fx); index: hnswlib %.1f MB, engram %.1f MB\n",
                 name, build["hnswlib"], build["engram"], build["engram"] / build["hnswlib"],
                 size["hnswlib"] / 1e6, size["engram"] / 1e6
-            printf "%-22s | engram first query after restart (store_open + query): %.1f ms\n", name, restart
+            printf "%-22s | engram first query after restart: %.1f ms (store_open %.1f ms, first query incl. block table %.1f ms)\n", name, restart, ropen, rquery
         }' "$dir/hnswlib.txt" "$dir/engram.txt"
 }
 
