@@ -25,6 +25,7 @@
 #include "http/http.h"
 #include "ingest/ingest.h"
 #include "ops/backup.h"
+#include "model/extract_entities.h"
 #include "model/registry.h"
 #include "store/store.h"
 #include "tools/tools.h"
@@ -126,7 +127,12 @@ static int cmd_serve(int argc, char **argv)
         return 1;
     }
     api_t api = {.st = st, .embedders = reg, .cfg = &cfg, .started_ms = time_now_ms()};
-    rc = ingest_start(st, reg, cfg.ingest_threads, &api.ingest);
+    /* Entities and relations by the LLM when one is configured (falls back
+     * to the built-in extractor on any failure; model/extract_entities.h). */
+    extract_llm_config_t xllm = {.url = cfg.llm_url[0] ? cfg.llm_url : NULL,
+                                 .model = cfg.llm_model, .api_key = cfg.llm_api_key,
+                                 .timeout_ms = cfg.llm_timeout_ms};
+    rc = ingest_start(st, reg, &xllm, cfg.ingest_threads, &api.ingest);
     if (rc) {
         log_error("cannot start ingestion: %s", engram_strerror(rc));
         registry_free(reg);

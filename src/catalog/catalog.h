@@ -119,9 +119,10 @@ typedef struct chunk_in {
     uint32_t start, end;    /* character offsets in the document text */
     uint32_t token_count;
     const char *heading;    /* section, may be NULL */
+    const struct graph_chunk *graph; /* its entities and relations (index/graph.h), or NULL */
 } chunk_in_t;
 
-/* Commits the chunks, their postings and vectors (dim floats each when
+/* Commits the chunks, their postings, graph entries (dim floats each when
  * chunks carry vectors; the collection's vector index is created with the
  * first ones), status=completed and the counts, and removes the job - in one
  * transaction. A deleted document is skipped. A dimension that differs from

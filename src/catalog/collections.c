@@ -11,6 +11,7 @@
 #include "catalog/catalog.h"
 #include "catalog/catalog_internal.h"
 #include "index/bm25.h"
+#include "index/graph.h"
 #include "index/hnsw.h"
 #include "store/idmap.h"
 #include "store/record.h"
@@ -405,6 +406,7 @@ static int coll_del_cb(MDB_txn *txn, void *arg)
     if (rc) goto done;
     rc = hnsw_drop(txn, a->st, a->ws, a->coll);
     if (rc == ENGRAM_ENOTFOUND) rc = 0;
+    if (!rc) rc = graph_drop(txn, a->st, a->ws, a->coll);
     if (rc) goto done;
     const char *name = json_get_str(rec, "name");
     if (name) {

@@ -16,6 +16,7 @@
 #include "catalog/catalog_internal.h"
 #include "catalog/idempotency.h"
 #include "index/bm25.h"
+#include "index/graph.h"
 #include "index/hnsw.h"
 #include "store/idmap.h"
 #include "store/record.h"
@@ -567,6 +568,7 @@ int catalog_doc_delete_txn(MDB_txn *txn, store_t *st, tokenizer_t *tok, uint64_t
                     r = hnsw_delete(txn, st, ws, coll, chunk);
                     if (r == ENGRAM_ENOTFOUND) r = 0; /* no vector for it */
                 }
+                if (!r) r = graph_remove_chunk(txn, st, ws, coll, chunk);
             } else if (r == ENGRAM_ENOTFOUND) {
                 r = 0;
             }
@@ -831,6 +833,9 @@ static int complete_cb(MDB_txn *txn, void *arg)
         rc = bm25_add(txn, a->st, a->tok, j->ws, j->coll, chunk, a->chunks[i].text, a->chunks[i].len);
         if (rc) return rc;
         if (vectors && (rc = hnsw_insert(txn, a->st, j->ws, j->coll, chunk, a->chunks[i].vec)))
+            return rc;
+        if (a->chunks[i].graph &&
+            (rc = graph_add_chunk(txn, a->st, j->ws, j->coll, chunk, a->chunks[i].graph)))
             return rc;
     }
     static const char *const skip[] = {"status", "progress", "chunk_count", "total_tokens",

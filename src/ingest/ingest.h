@@ -4,7 +4,8 @@
  * A fixed pool of worker threads takes ingest jobs (catalog.h) from an
  * in-memory queue: load the stored bytes, mark the document processing,
  * decode the text (invalid UTF-8 replaced), chunk it with the collection's
- * sizes, embed the chunks with the collection's embedder (batched), and
+ * sizes, embed the chunks with the collection's embedder (batched), extract
+ * the knowledge graph's entities and relations (unless config graph=0), and
  * hand chunks and vectors to the writer, which commits chunks, postings,
  * vectors and status=completed in one transaction. The queue is only a cache of
  * DB_JOBS: at start every unfinished job is loaded again, so a crash or a
@@ -26,8 +27,13 @@ typedef struct ingest ingest_t;
 typedef struct embed_registry embed_registry_t;
 
 /* Starts threads workers and queues every unfinished job. Chunks are
- * embedded with their collection's embedder from reg (NULL: no vectors). */
-int ingest_start(store_t *st, embed_registry_t *reg, int threads, ingest_t **out);
+ * embedded with their collection's embedder from reg (NULL: no vectors).
+ * Collections with config graph=1 get their entities and relations
+ * extracted (model/extract_entities.h): with llm (NULL or url NULL/"": the
+ * built-in extractor), whose strings must outlive the pool. */
+struct extract_llm_config;
+int ingest_start(store_t *st, embed_registry_t *reg, const struct extract_llm_config *llm,
+                 int threads, ingest_t **out);
 /* Queues a job just committed by an upload. */
 int ingest_submit(ingest_t *in, const ingest_job_t *job);
 /* Jobs waiting or running. */

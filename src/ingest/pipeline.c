@@ -12,6 +12,7 @@
 #include "index/tokenizer.h"
 #include "ingest/chunk.h"
 #include "ingest/ingest.h"
+#include "model/extract_entities.h"
 #include "model/registry.h"
 #include "util/buf.h"
 #include "util/common.h"
@@ -21,6 +22,7 @@
 struct ingest {
     store_t *st;
     embed_registry_t *reg;
+    extract_llm_config_t llm;  /* llm.url NULL: the built-in entity extractor */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     ingest_job_t *q;
@@ -129,8 +131,30 @@ done:
     return 0;
 }
 
+/* The knowledge graph's entities and relations of every chunk, computed
+ * here in the worker so the writer only stores them. */
+static int extract_graph(ingest_t *in, chunk_in_t *chunks, size_t n, graph_chunk_t **out)
+{
+    const char **texts = eg_malloc((n + 1) * sizeof *texts);
+    size_t *lens = eg_malloc((n + 1) * sizeof *lens);
+    int rc = ENGRAM_ENOMEM;
+    if (texts && lens) {
+        for (size_t i = 0; i < n; i++) {
+            texts[i] = chunks[i].text;
+            lens[i] = chunks[i].len;
+        }
+        rc = in->llm.url ? extract_entities_llm(&in->llm, texts, lens, n, out, NULL)
+                         : extract_entities(texts, lens, n, out);
+        for (size_t i = 0; !rc && i < n; i++) chunks[i].graph = &(*out)[i];
+    }
+    eg_free(texts);
+    eg_free(lens);
+    return rc;
+}
+
 static void process(ingest_t *in, tokenizer_t *tok, const ingest_job_t *job)
 {
+    graph_chunk_t *graphs = NULL;
     float *vecs = NULL;
     uint32_t dim = 0;
     char err[256];
@@ -192,6 +216,7 @@ static void process(ingest_t *in, tokenizer_t *tok, const ingest_job_t *job)
         goto done;
     }
     if (rc) goto fail;
+    if (cfg.graph && (rc = extract_graph(in, chunks, n, &graphs))) goto fail;
     rc = catalog_doc_complete(in->st, tok, job, chunks, n, dim, count_words(text.data, text.len));
     if (rc) goto fail;
     goto done;
@@ -204,6 +229,7 @@ fail:
     else
         catalog_doc_fail(in->st, job, "processing failed; see the server log for the request");
 done:
+    extract_graph_free(graphs, n);
     eg_free(vecs);
     eg_free(chunks);
     chunk_spans_free(spans, n);
@@ -237,7 +263,8 @@ static void *worker(void *arg)
     return NULL;
 }
 
-int ingest_start(store_t *st, embed_registry_t *reg, int threads, ingest_t **out)
+int ingest_start(store_t *st, embed_registry_t *reg, const extract_llm_config_t *llm, int threads,
+                 ingest_t **out)
 {
     *out = NULL;
     if (threads < 1) threads = 1;
@@ -245,6 +272,7 @@ int ingest_start(store_t *st, embed_registry_t *reg, int threads, ingest_t **out
     if (!in) return ENGRAM_ENOMEM;
     in->st = st;
     in->reg = reg;
+    if (llm && llm->url && llm->url[0]) in->llm = *llm;
     pthread_mutex_init(&in->mu, NULL);
     pthread_cond_init(&in->cv, NULL);
     ingest_job_t *jobs = NULL;
