@@ -9,6 +9,7 @@ queries to POST /api/v1/chat (streaming, default retrieval, memories on)
 one at a time on one keep-alive connection. For each query it records:
 
   ttfd       client send -> first "delta" frame received (end to end)
+  server_*   engram's own clock (done.metadata.prepare_ms, first_delta_ms)
   before     client send -> the stub received the LLM request
              (engram: parse, session, retrieval, memories, prompt, connect)
   relay      stub wrote its first delta -> the client read it
@@ -27,6 +28,7 @@ import argparse
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -131,7 +133,9 @@ class ChatConn:
                 break
         if not buf.startswith(b"HTTP/1.1 200"):
             sys.exit("chat failed: %r" % buf[:300])
-        return t0, t_first
+        m = re.search(rb"event: done\ndata: (\{.*?\})\n\n", buf, re.S)
+        md = json.loads(m.group(1))["metadata"] if m else {}
+        return t0, t_first, md
 
 
 def pct(xs, p):
@@ -141,15 +145,19 @@ def pct(xs, p):
 
 def run_queries(port, key, cid, texts, stub=None):
     cc = ChatConn(port, key)
-    out = {"ttfd": [], "before": [], "relay": [], "own": []}
+    out = {"ttfd": [], "before": [], "relay": [], "own": [], "server_prepare": [], "server_first": []}
     for warm in (0, 1):
         for q in (texts[:30] if not warm else texts):
             if stub:
                 n_req, n_str = len(stub.requests), len(stub.streams)
-            t0, t1 = cc.ask({"message": q, "collection_id": cid})
+            t0, t1, md = cc.ask({"message": q, "collection_id": cid})
             if not warm:
                 continue
             out["ttfd"].append((t1 - t0) * 1000)
+            if "prepare_ms" in md:
+                out["server_prepare"].append(md["prepare_ms"])
+            if "first_delta_ms" in md:
+                out["server_first"].append(md["first_delta_ms"])
             if stub:
                 t_req = stub.requests[n_req]["t"]
                 t_sent = stub.streams[n_str]["sent"][0][1]
@@ -201,7 +209,10 @@ def main():
             ("  engram before the LLM call", results["llm"]["before"]),
             ("  engram relaying the first delta", results["llm"]["relay"]),
             ("  engram's own overhead (sum)", results["llm"]["own"]),
-            ("extractive: client -> first delta", results["extractive"]["ttfd"])]
+            ("  server: request -> prompt ready", results["llm"].get("server_prepare", (0, 0))),
+            ("  server: request -> first delta", results["llm"].get("server_first", (0, 0))),
+            ("extractive: client -> first delta", results["extractive"]["ttfd"]),
+            ("  server: request -> first delta", results["extractive"].get("server_first", (0, 0)))]
     for name, (p50, p99) in rows:
         print("  %-34s %10.3f %10.3f" % (name, p50, p99))
     print("  target: engram's own overhead p99 < 10 ms -> %s" %

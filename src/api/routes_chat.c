@@ -101,6 +101,8 @@ typedef struct chat_call {
     int started;          /* the SSE answer has begun */
     int gone;             /* the client went away */
     buf_t answer;         /* every delta so far: the stored answer */
+    uint64_t prepared_ns; /* chat_prepare done */
+    uint64_t first_delta_ns;
     uint64_t last_write_ns;
     uint64_t keepalive_ns;
 } chat_call_t;
@@ -162,6 +164,7 @@ static int on_delta(const char *text, size_t len, void *ud)
     jw_obj_end(&w);
     rc = write_frame(s, "delta", &b);
     buf_free(&b);
+    if (!s->first_delta_ns) s->first_delta_ns = s->last_write_ns;
     return rc ? ENGRAM_ECANCELED : 0;
 }
 
@@ -203,7 +206,10 @@ static void write_metadata(jw_t *w, const chat_prep_t *p, const char *session, c
     jw_kstr(w, "retrieval_mode", retrieve_mode_name(p->mode));
     if (p->fallback_from) jw_kstr(w, "retrieval_fallback_from", p->fallback_from);
     jw_kstr(w, "model", model);
-    jw_kint(w, "latency_ms", (int64_t)((time_mono_ns() - s->c->req->start_ns) / 1000000u));
+    uint64_t t0 = s->c->req->start_ns;
+    jw_kint(w, "latency_ms", (int64_t)((time_mono_ns() - t0) / 1000000u));
+    jw_kdouble(w, "prepare_ms", (double)(s->prepared_ns - t0) / 1e6);
+    if (s->first_delta_ns) jw_kdouble(w, "first_delta_ms", (double)(s->first_delta_ns - t0) / 1e6);
     jw_kint(w, "sources_count", (int64_t)p->n_sources);
     jw_kint(w, "memories_used", (int64_t)p->prompt.n_memories_used);
     jw_obj_end(w);
@@ -361,6 +367,7 @@ void h_chat(api_call_t *c)
         goto out;
     }
 
+    s.prepared_ns = time_mono_ns();
     s.stream = stream;
     s.keepalive_ns = (uint64_t)(api->cfg->sse_keepalive_ms > 0 ? api->cfg->sse_keepalive_ms : 15000) * 1000000u;
     s.last_write_ns = time_mono_ns();
