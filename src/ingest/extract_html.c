@@ -125,7 +125,8 @@ static const uint16_t cp1252[32] = {
 static uint32_t entity_lookup(const char *name, size_t n)
 {
     for (size_t i = 0; i < 96; i++)
-        if (strlen(latin1[i]) == n && memcmp(latin1[i], name, n) == 0) return 0xA0 + (uint32_t)i;
+        if (latin1[i][0] == name[0] && strlen(latin1[i]) == n && memcmp(latin1[i], name, n) == 0)
+            return 0xA0 + (uint32_t)i;
     for (size_t i = 0; i < 25; i++) {
         if (!greek[i] || strlen(greek[i]) != n) continue;
         if (memcmp(greek[i], name, n) == 0) return 0x3B1 + (uint32_t)i;
@@ -134,7 +135,9 @@ static uint32_t entity_lookup(const char *name, size_t n)
             return 0x391 + (uint32_t)i;
     }
     for (size_t i = 0; i < EG_ARRAY_LEN(named); i++)
-        if (strlen(named[i].name) == n && memcmp(named[i].name, name, n) == 0) return named[i].cp;
+        if (named[i].name[0] == name[0] && strlen(named[i].name) == n &&
+            memcmp(named[i].name, name, n) == 0)
+            return named[i].cp;
     return 0;
 }
 
@@ -264,7 +267,7 @@ static void hx_text(hx_t *h, const char *s, size_t n)
 static int tag_kind(const char *name)
 {
     for (size_t i = 0; i < EG_ARRAY_LEN(tags); i++)
-        if (strcmp(tags[i].name, name) == 0) return tags[i].kind;
+        if (tags[i].name[0] == name[0] && strcmp(tags[i].name, name) == 0) return tags[i].kind;
     return K_INLINE;
 }
 
@@ -313,9 +316,8 @@ static size_t skip_attrs(const char *s, size_t n, size_t i)
     return 0;
 }
 
-static void hx_start(hx_t *h, const char *name, const char *s, size_t n, size_t *pos)
+static void hx_start(hx_t *h, int kind, const char *name, const char *s, size_t n, size_t *pos)
 {
-    int kind = tag_kind(name);
     switch (kind) {
     case K_RAW: case K_TITLE: {
         size_t e = raw_end(s, n, *pos, name);
@@ -352,9 +354,9 @@ static void hx_start(hx_t *h, const char *name, const char *s, size_t n, size_t 
     }
 }
 
-static void hx_end(hx_t *h, const char *name)
+static void hx_end(hx_t *h, int kind)
 {
-    switch (tag_kind(name)) {
+    switch (kind) {
     case K_TEXTAREA: case K_PRE: if (h->pre > 0) h->pre--; xb_para(&h->b); break;
     case K_TEMPLATE: if (h->hidden > 0) h->hidden--; break;
     case K_HEAD: hx_end_heading(h); break;
@@ -406,11 +408,12 @@ int extract_html(const char *s, size_t n, const extract_limits_t *lim, extract_r
             next = skip_attrs(s, n, b);
             hx_text(&h, s + text_from, k - text_from);
             if (!next) { text_from = n; break; } /* unclosed tag at the end: dropped */
+            int kind = tag_kind(name);
             if (end) {
-                hx_end(&h, name);
+                hx_end(&h, kind);
             } else {
-                hx_start(&h, name, s, n, &next);
-                if (next < n && tag_kind(name) <= K_TITLE && tag_kind(name) >= K_RAW) {
+                hx_start(&h, kind, name, s, n, &next);
+                if (next < n && (kind == K_RAW || kind == K_TITLE)) {
                     /* skip the raw element's end tag too */
                     size_t e = skip_attrs(s, n, next + 2);
                     next = e ? e : n;
