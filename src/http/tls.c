@@ -67,15 +67,18 @@ struct tls_conn {
     void *send_ctx;
 };
 
-/* ECDHE + AEAD, strongest first within each family; the client's order
- * among these is not honoured (mbedTLS picks by the server's list). */
+/* ECDHE + AEAD only, in the server's order of preference (mbedTLS picks the
+ * first of these the client offers). ChaCha20-Poly1305 first: in mbedTLS
+ * 2.28 it is the faster AEAD even on AES-NI hardware (measured: about 250
+ * MB/s against 160 MB/s for AES-128-GCM per core; see docs/TLS.md), and the
+ * record cipher is most of what HTTPS costs a keep-alive connection. */
 static const int suites[] = {
-    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
     MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
     MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
     0,
 };
 
