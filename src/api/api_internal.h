@@ -113,6 +113,10 @@ void h_doc_delete(api_call_t *c);
 void h_doc_status(api_call_t *c);
 void h_doc_chunks(api_call_t *c);
 void h_retrieve(api_call_t *c);
+/* routes_graph.c */
+void h_graph_entities(api_call_t *c);
+void h_graph_entity(api_call_t *c);
+void h_graph_export(api_call_t *c);
 /* routes_chat.c */
 void h_chat(api_call_t *c);
 void h_chat_sessions(api_call_t *c);

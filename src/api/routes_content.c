@@ -448,19 +448,13 @@ void h_retrieve(api_call_t *c)
                   "mode must be semantic, keyword, hybrid, graph or hierarchical");
         return;
     }
-    if (rerank) {
-        api_error(c, 422, "VALIDATION_ERROR", "rerank", "rerank is not available in this build yet");
-        return;
-    }
-    if (graph || mode == RMODE_GRAPH) {
-        api_error(c, 422, "VALIDATION_ERROR", graph ? "enable_graph" : "mode",
-                  "the knowledge graph is not available in this build yet");
-        return;
-    }
-    retrieve_env_t env = {c->api->st, c->api->embedders};
+    /* The graph takes part with mode "graph" or enable_graph (rag/retrieve.h). */
+    int graph_used = graph || mode == RMODE_GRAPH;
+    retrieve_env_t env = {c->api->st, c->api->embedders,
+                          c->api->cfg && c->api->cfg->rerank_url[0] ? c->api->cfg->rerank_url : NULL};
     retrieve_req_t r = {.query = query, .mode = (rmode_t)mode, .top_k = (int)top_k,
                         .coll_uuid = coll, .metadata_filter = filter && filter->len ? filter : NULL,
-                        .bm25 = BM25_PARAMS_DEFAULT};
+                        .bm25 = BM25_PARAMS_DEFAULT, .enable_graph = graph_used, .rerank = rerank};
     retrieve_hit_t *hits = NULL;
     size_t n = 0;
     char err[256];
@@ -490,19 +484,27 @@ void h_retrieve(api_call_t *c)
     size_t shown = 0;
     rc = retrieve_render(&env, c->who->ws, hits, n, explain, &w, &shown);
     eg_free(hits);
-    if (rc) { api_fail(c, rc, "retrieval"); buf_free(&results); return; }
+    buf_t gctx = BUF_INIT;
+    if (!rc && graph_used) rc = retrieve_graph_context(&env, c->who->ws, &r, &gctx);
+    if (!rc && gctx.err) rc = gctx.err;
+    if (rc) { api_fail(c, rc, "retrieval"); buf_free(&results); buf_free(&gctx); return; }
     buf_t b = BUF_INIT;
     jw_init(&w, &b);
     jw_obj_begin(&w);
     jw_kstr(&w, "query", query);
     jw_kstr(&w, "mode", retrieve_mode_name((rmode_t)mode));
     jw_kint(&w, "total_results", (int64_t)shown);
-    jw_kbool(&w, "graph_enhanced", 0);
+    jw_kbool(&w, "graph_enhanced", graph_used);
     jw_kdouble(&w, "processing_time_ms", (double)(time_mono_ns() - t0) / 1e6);
     jw_key(&w, "results");
     jw_raw(&w, results.data ? results.data : "[]", results.data ? results.len : 2);
+    if (graph_used) {
+        jw_key(&w, "graph_context");
+        jw_strn(&w, gctx.data ? gctx.data : "", gctx.len);
+    }
     jw_obj_end(&w);
     api_send_json(c, 200, &b, NULL);
     buf_free(&b);
     buf_free(&results);
+    buf_free(&gctx);
 }

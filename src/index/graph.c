@@ -581,14 +581,14 @@ static int scan(MDB_txn *txn, store_t *st, store_db_t db, const unsigned char *p
     int rc = store_status(mdb_cursor_open(txn, store_dbi(st, db), &c));
     if (rc) return rc;
     MDB_val k = {plen, (void *)p}, v;
-    int r = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    int r = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE), stop = 0;
     while (r == 0 && k.mv_size >= plen && !memcmp(k.mv_data, p, plen)) {
-        if ((r = fn(&k, &v, ud))) break;
+        if ((stop = fn(&k, &v, ud))) break;
         r = mdb_cursor_get(c, &k, &v, MDB_NEXT);
     }
     mdb_cursor_close(c);
-    if (r == MDB_NOTFOUND) return 0;
-    return r > 0 ? store_status(r) : r;
+    if (stop) return stop; /* the callback's own value, passed through */
+    return r == 0 || r == MDB_NOTFOUND ? 0 : store_status(r);
 }
 
 struct names_ud {

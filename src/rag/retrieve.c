@@ -15,10 +15,13 @@
 #include <stdlib.h>
 
 #include "catalog/catalog.h"
+#include "rag/graph_search.h"
+#include "rag/rerank.h"
 #include "rag/vector_side.h"
 #include "store/idmap.h"
 #include "store/record.h"
 #include "util/common.h"
+#include "util/log.h"
 
 #define DOC_CACHE 64
 #define RRF_K 60.0
@@ -275,10 +278,119 @@ done:
     return rc;
 }
 
+/* ---- graph and rerank ---------------------------------------------------- */
+
+/* The mode's list (fused: already reciprocal-rank scores) merged with the
+ * graph's hits; see retrieve.h. */
+static int merge_graph(const retrieve_hit_t *side, size_t ns, int fused, const graph_hit_t *g,
+                       size_t ng, uint64_t coll, retrieve_hit_t **out, size_t *n_out)
+{
+    retrieve_hit_t *f = eg_calloc(ns + ng + 1, sizeof *f);
+    if (!f) return ENGRAM_ENOMEM;
+    size_t n = ns;
+    memcpy(f, side, ns * sizeof *f);
+    if (!fused)
+        for (size_t i = 0; i < ns; i++) f[i].score = 1.0 / (RRF_K + (double)(i + 1));
+    for (size_t j = 0; j < ng; j++) {
+        double w = RETRIEVE_GRAPH_WEIGHT / (RRF_K + (double)(j + 1));
+        size_t i;
+        for (i = 0; i < ns; i++)
+            if (f[i].chunk == g[j].chunk) break;
+        if (i == ns) {
+            i = n++;
+            f[i].coll = coll;
+            f[i].chunk = g[j].chunk;
+        }
+        f[i].score += w;
+        f[i].graph_sourced = 1;
+    }
+    qsort(f, n, sizeof *f, cmp_fused);
+    *out = f;
+    *n_out = n;
+    return 0;
+}
+
+typedef struct ranked {
+    double score;
+    size_t idx;
+} ranked_t;
+
+static int cmp_ranked(const void *a, const void *b)
+{
+    const ranked_t *x = a, *y = b;
+    if (x->score != y->score) return x->score > y->score ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* Re-orders hits[0..n) (best first on entry); see retrieve.h. Runs
+ * outside any read transaction of the caller. */
+static int rerank_hits(const retrieve_env_t *env, tokenizer_t *tok, uint64_t ws, const char *query,
+                       retrieve_hit_t *hits, size_t n)
+{
+    if (n < 2) return 0;
+    char **texts = eg_calloc(n, sizeof *texts);
+    size_t *lens = eg_calloc(n, sizeof *lens);
+    double *scores = eg_calloc(n, sizeof *scores);
+    ranked_t *rk = eg_calloc(n, sizeof *rk);
+    retrieve_hit_t *copy = eg_malloc(n * sizeof *copy);
+    buf_t text = BUF_INIT;
+    MDB_txn *txn = NULL;
+    int rc = texts && lens && scores && rk && copy ? 0 : ENGRAM_ENOMEM;
+    if (!rc) rc = store_read_begin(env->st, &txn);
+    for (size_t i = 0; !rc && i < n; i++) {
+        chunk_rec_t cr;
+        rc = catalog_chunk_get(txn, env->st, ws, hits[i].coll, hits[i].chunk, &cr);
+        buf_reset(&text);
+        if (rc == ENGRAM_ENOTFOUND) { rc = 0; continue; } /* deleted meanwhile: empty text */
+        if (!rc) rc = store_decompress(cr.ztext, cr.ztext_len, CHUNK_MAX_TEXT, &text);
+        if (!rc) {
+            texts[i] = eg_strndup(text.data ? text.data : "", text.len);
+            lens[i] = text.len;
+            if (!texts[i]) rc = ENGRAM_ENOMEM;
+        }
+    }
+    store_read_end(env->st, txn);
+    if (rc) goto done;
+    for (size_t i = 0; i < n; i++)
+        if (!texts[i] && !(texts[i] = eg_strdup(""))) { rc = ENGRAM_ENOMEM; goto done; }
+    int remote = 0;
+    if (env->rerank_url && env->rerank_url[0]) {
+        char err[256];
+        int r2 = rerank_remote(env->rerank_url, query, (const char *const *)texts, lens, n, 0, scores,
+                               err, sizeof err);
+        if (r2 == ENGRAM_ENOMEM) { rc = r2; goto done; }
+        if (r2) log_warn("rerank: %s; using the built-in reranker", err);
+        remote = r2 == 0;
+    }
+    if (!remote) {
+        rc = rerank_builtin(tok, query, (const char *const *)texts, lens, n, scores);
+        if (rc) goto done;
+        for (size_t i = 0; i < n; i++)
+            scores[i] = (RRF_K + 1.0) / (RRF_K + (double)(i + 1)) + RETRIEVE_RERANK_WEIGHT * scores[i];
+    }
+    for (size_t i = 0; i < n; i++) rk[i] = (ranked_t){scores[i], i};
+    qsort(rk, n, sizeof *rk, cmp_ranked);
+    memcpy(copy, hits, n * sizeof *copy);
+    for (size_t i = 0; i < n; i++) {
+        hits[i] = copy[rk[i].idx];
+        hits[i].score = rk[i].score;
+    }
+done:
+    for (size_t i = 0; texts && i < n; i++) eg_free(texts[i]);
+    eg_free(texts);
+    eg_free(lens);
+    eg_free(scores);
+    eg_free(rk);
+    eg_free(copy);
+    buf_free(&text);
+    return rc;
+}
+
 static size_t side_k(const retrieve_req_t *r)
 {
     size_t k = (size_t)r->top_k;
-    if (r->mode == RMODE_KEYWORD || r->mode == RMODE_SEMANTIC) return k;
+    if ((r->mode == RMODE_KEYWORD || r->mode == RMODE_SEMANTIC) && !r->enable_graph && !r->rerank)
+        return k;
     size_t more = k * 4 < 50 ? 50 : k * 4;  /* fusion needs candidates beyond top_k */
     return more > 400 ? 400 : more;
 }
@@ -290,9 +402,12 @@ int retrieve_search(const retrieve_env_t *env, tokenizer_t *tok, uint64_t ws,
     *hits = NULL;
     *n = 0;
     if (err && errsz) err[0] = '\0';
-    if (r->mode == RMODE_GRAPH) return ENGRAM_EUNSUPPORTED;
-    int need_vec = r->mode != RMODE_KEYWORD, need_kw = r->mode != RMODE_SEMANTIC;
+    int graph_mode = r->mode == RMODE_GRAPH, use_graph = graph_mode || r->enable_graph;
+    int need_vec = r->mode != RMODE_KEYWORD && !graph_mode;
+    int need_kw = r->mode != RMODE_SEMANTIC && !graph_mode;
     size_t k = side_k(r), top_k = (size_t)r->top_k;
+    /* candidates kept per collection: top_k, or the rerank pool */
+    size_t per = r->rerank ? EG_MAX(top_k, EG_MIN(k, (size_t)RERANK_MAX)) : top_k;
     store_t *st = env->st;
     if (need_vec && !env->embedders) return ENGRAM_EUNSUPPORTED;
 
@@ -300,7 +415,8 @@ int retrieve_search(const retrieve_env_t *env, tokenizer_t *tok, uint64_t ws,
     MDB_txn *txn;
     uint64_t *colls = NULL, one;
     size_t n_colls = 0, n_all = 0;
-    retrieve_hit_t *all = NULL, *kw = NULL, *vec = NULL, *fused = NULL;
+    retrieve_hit_t *all = NULL, *kw = NULL, *vec = NULL, *fused = NULL, *merged = NULL;
+    graph_hit_t *gh = NULL;
     query_ctx_t q = {.st = st, .ws = ws, .filter = r->metadata_filter};
     int rc = store_read_begin(st, &txn);
     if (rc) return rc;
@@ -338,12 +454,31 @@ int retrieve_search(const retrieve_env_t *env, tokenizer_t *tok, uint64_t ws,
     }
     q.txn = txn;
     if (rc) goto done;
-    all = eg_malloc((n_colls ? n_colls : 1) * top_k * sizeof *all);
+    all = eg_malloc((n_colls ? n_colls : 1) * per * sizeof *all);
     kw = eg_malloc(k * sizeof *kw);
     vec = eg_malloc(k * sizeof *vec);
-    if (!all || !kw || !vec) { rc = ENGRAM_ENOMEM; goto done; }
+    gh = eg_malloc(k * sizeof *gh);
+    if (!all || !kw || !vec || !gh) { rc = ENGRAM_ENOMEM; goto done; }
     for (size_t c = 0; c < n_colls; c++) {
-        size_t nk = 0, nv = 0, nf = 0;
+        size_t nk = 0, nv = 0, nf = 0, ng = 0, nm = 0;
+        if (use_graph) {
+            q.coll = colls[c];
+            rc = graph_search(txn, st, ws, colls[c], r->query, k, r->metadata_filter ? filter_cb : NULL,
+                              &q, gh, &ng, NULL, NULL);
+            if (!rc && q.err) rc = q.err;
+            if (rc) goto done;
+        }
+        if (graph_mode) {
+            for (size_t i = 0; i < ng && i < per; i++) {
+                memset(&all[n_all], 0, sizeof *all);
+                all[n_all].coll = colls[c];
+                all[n_all].chunk = gh[i].chunk;
+                all[n_all].score = gh[i].score;
+                all[n_all].graph_sourced = 1;
+                n_all++;
+            }
+            continue;
+        }
         if (need_kw && (rc = keyword_side(&q, tok, colls[c], r, k, kw, &nk))) goto done;
         if (need_vec) {
             /* Vectors are embedded with the collection's own embedder. */
@@ -352,24 +487,37 @@ int retrieve_search(const retrieve_env_t *env, tokenizer_t *tok, uint64_t ws,
             else if (rc) goto done;
             else if ((rc = semantic_side(&q, vq, colls[c], r, k, vec, &nv))) goto done;
         }
-        if (r->mode == RMODE_KEYWORD) {
-            memcpy(all + n_all, kw, nk * sizeof *kw);
-            n_all += nk;
-            continue;
-        }
-        if (r->mode == RMODE_SEMANTIC) {
-            memcpy(all + n_all, vec, nv * sizeof *vec);
-            n_all += nv;
+        if (r->mode == RMODE_KEYWORD || r->mode == RMODE_SEMANTIC) {
+            const retrieve_hit_t *side = r->mode == RMODE_KEYWORD ? kw : vec;
+            size_t ns = r->mode == RMODE_KEYWORD ? nk : nv;
+            if (use_graph) {
+                if ((rc = merge_graph(side, ns, 0, gh, ng, colls[c], &merged, &nm))) goto done;
+                side = merged;
+                ns = nm;
+            }
+            ns = EG_MIN(ns, per);
+            memcpy(all + n_all, side, ns * sizeof *side);
+            n_all += ns;
+            eg_free(merged);
+            merged = NULL;
             continue;
         }
         rc = retrieve_fuse_rrf(kw, nk, vec, nv, RRF_K, k, &fused, &nf);
         if (rc) goto done;
+        if (use_graph) {
+            rc = merge_graph(fused, nf, 1, gh, ng, colls[c], &merged, &nm);
+            if (rc) goto done;
+            eg_free(fused);
+            fused = merged;
+            merged = NULL;
+            nf = EG_MIN(nm, k);
+        }
         if (r->mode == RMODE_HIERARCHICAL) {
             size_t nh = 0;
-            rc = hierarchical(&q, fused, nf, top_k, all + n_all, &nh);
+            rc = hierarchical(&q, fused, nf, per, all + n_all, &nh);
             n_all += nh;
         } else {
-            size_t m = nf < top_k ? nf : top_k;
+            size_t m = nf < per ? nf : per;
             memcpy(all + n_all, fused, m * sizeof *fused);
             n_all += m;
         }
@@ -378,12 +526,20 @@ int retrieve_search(const retrieve_env_t *env, tokenizer_t *tok, uint64_t ws,
         if (rc) goto done;
     }
     qsort(all, n_all, sizeof *all, cmp_score);
-    if (n_all > top_k) n_all = top_k;
+    if (n_all > per) n_all = per;
     *hits = all;
     *n = n_all;
     all = NULL;
 done:
     store_read_end(st, txn);
+    eg_free(merged);
+    eg_free(gh);
+    if (!rc && r->rerank && *n) {
+        /* outside the read transaction: a rerank service is a network call */
+        rc = rerank_hits(env, tok, ws, r->query, *hits, *n);
+        if (rc) { eg_free(*hits); *hits = NULL; *n = 0; }
+    }
+    if (!rc && *n > top_k) *n = top_k;
     cache_free(&q);
     if (colls != &one) eg_free(colls);
     eg_free(all);
@@ -391,6 +547,37 @@ done:
     eg_free(vec);
     eg_free(fused);
     vector_query_free(vq);
+    return rc;
+}
+
+int retrieve_graph_context(const retrieve_env_t *env, uint64_t ws, const retrieve_req_t *r,
+                           buf_t *out)
+{
+    store_t *st = env->st;
+    MDB_txn *txn;
+    uint64_t *colls = NULL, one = 0;
+    size_t n_colls = 0;
+    int rc = store_read_begin(st, &txn);
+    if (rc) return rc;
+    if (r->coll_uuid) {
+        idmap_entry_t e = {0};
+        rc = idmap_get(txn, st, r->coll_uuid, IDK_COLLECTION, &e);
+        if (!rc && e.ws != ws) rc = ENGRAM_ENOTFOUND;
+        one = e.coll;
+        colls = &one;
+        n_colls = rc ? 0 : 1;
+    } else {
+        rc = catalog_coll_ids(txn, st, ws, &colls, &n_colls);
+    }
+    for (size_t c = 0; !rc && c < n_colls; c++) {
+        size_t before = out->len, n = 0;
+        if (before) buf_puts(out, "\n");
+        size_t mark = out->len;
+        rc = graph_search(txn, st, ws, colls[c], r->query, 0, NULL, NULL, NULL, &n, out, NULL);
+        if (!rc && out->len == mark) out->len = before; /* nothing found there */
+    }
+    store_read_end(st, txn);
+    if (colls != &one) eg_free(colls);
     return rc;
 }
 

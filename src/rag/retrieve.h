@@ -10,6 +10,22 @@
  * across collections merge by score. Everything runs in one short read
  * transaction (a query embedding through a remote service happens before it).
  *
+ * graph (mode) ranks the chunks that mention the query's entities and their
+ * neighbourhood (rag/graph_search.h). enable_graph with another mode runs
+ * the graph search beside it per collection and merges: the mode's list
+ * becomes reciprocal-rank scores (hybrid and hierarchical already are) and
+ * each graph-found chunk adds RETRIEVE_GRAPH_WEIGHT / (60 + its graph rank),
+ * joining as a new candidate when the mode did not find it; every chunk the
+ * graph found is marked graph_sourced. A modest weight makes the graph a
+ * tie-breaker and a source of extra candidates rather than an override, so
+ * it does not lower the mode's quality (measured: docs/GRAPH.md).
+ * rerank takes the best RERANK_MAX merged candidates after the read
+ * transaction ended (a remote reranker is a network call): with a rerank
+ * service its scores order them (falling back to the built-in reranker on
+ * any failure); the built-in score is added to the candidate's rank prior
+ * ((61) / (60 + rank)) with weight RETRIEVE_RERANK_WEIGHT. Then the list is
+ * cut to top_k.
+ *
  * retrieve_render writes the API's results array for hits; retrieve_fetch
  * gives the chunks' text and documents as plain data (for chat). Both open
  * their own read transaction: hits stay valid across transactions (they are
@@ -33,6 +49,7 @@ typedef struct embed_registry embed_registry_t;
 typedef struct retrieve_env {
     store_t *st;
     embed_registry_t *embedders;
+    const char *rerank_url;         /* NULL/"": the built-in reranker (rag/rerank.h) */
 } retrieve_env_t;
 
 typedef enum { RMODE_KEYWORD, RMODE_SEMANTIC, RMODE_HYBRID, RMODE_HIERARCHICAL, RMODE_GRAPH } rmode_t;
@@ -45,6 +62,8 @@ typedef struct retrieve_req {
     const json_t *metadata_filter;  /* object or NULL */
     bm25_params_t bm25;
     int ef_search;                  /* 0: adaptive */
+    int enable_graph;               /* also search the knowledge graph and merge */
+    int rerank;                     /* re-order the candidates (rag/rerank.h) */
 } retrieve_req_t;
 
 typedef struct retrieve_hit {
@@ -57,6 +76,9 @@ typedef struct retrieve_hit {
     int graph_sourced;
 } retrieve_hit_t;
 
+#define RETRIEVE_GRAPH_WEIGHT 0.3
+#define RETRIEVE_RERANK_WEIGHT 0.15
+
 /* Parses a mode name; -1 when unknown. */
 int retrieve_mode_parse(const char *s);
 const char *retrieve_mode_name(rmode_t m);
@@ -68,6 +90,13 @@ const char *retrieve_mode_name(rmode_t m);
 int retrieve_search(const retrieve_env_t *env, tokenizer_t *tok, uint64_t ws,
                     const retrieve_req_t *r, retrieve_hit_t **hits, size_t *n, char *err,
                     size_t errsz);
+
+/* The graph_context text for a request that used the graph: the query's
+ * entities and the relations walked, per collection searched, appended to
+ * out (nothing when the query names no known entity).
+ * ENGRAM_ENOTFOUND: coll_uuid is not the workspace's. */
+int retrieve_graph_context(const retrieve_env_t *env, uint64_t ws, const retrieve_req_t *r,
+                           buf_t *out);
 
 /* Appends the API's JSON results array for hits to w; *n_out = results
  * written (deleted chunks are skipped). */

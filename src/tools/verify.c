@@ -14,7 +14,9 @@
  *     BM25 totals count exactly its indexed chunks;
  *   - bm25_verify: every posting names an indexed chunk of that collection,
  *     document frequencies match the postings;
- *   - hnsw_verify: the vector index's structure, and one vector per chunk.
+ *   - hnsw_verify: the vector index's structure, and one vector per chunk;
+ *   - graph_verify: mentions name existing chunks, no entity without
+ *     mentions, relation ends exist (index/graph.h).
  * Each defect is printed as one line; the exit code says whether any was
  * found.
  */
@@ -25,6 +27,7 @@
 
 #include "catalog/catalog.h"
 #include "index/bm25.h"
+#include "index/graph.h"
 #include "index/hnsw.h"
 #include "store/idmap.h"
 #include "store/record.h"
@@ -351,6 +354,8 @@ int tools_verify_main(int argc, char **argv)
             char msg[256];
             int br = bm25_verify(v.txn, v.st, cc[i].ws, cc[i].coll, msg, sizeof msg);
             if (br) defect(&v, "collection %llu: BM25 index: %s", (unsigned long long)cc[i].coll, msg);
+            if (graph_verify(v.txn, v.st, cc[i].ws, cc[i].coll, msg, sizeof msg))
+                defect(&v, "collection %llu: knowledge graph: %s", (unsigned long long)cc[i].coll, msg);
             hnsw_params_t hp;
             if (hnsw_params_get(v.txn, v.st, cc[i].ws, cc[i].coll, &hp) == 0) {
                 int hr = hnsw_verify(v.txn, v.st, cc[i].ws, cc[i].coll, msg, sizeof msg);
