@@ -19,6 +19,13 @@
  * body over the limit -> 413 and close. Pipelined requests are answered in
  * order.
  *
+ * HTTPS (tls_cert + tls_key set): every connection is TLS, through mbedTLS
+ * (tls.h has the policy); the handshake runs on the loop thread under the
+ * header timeout, workers write through the record layer with the same
+ * blocking-with-timeout contract. Large request bodies of routes that allow
+ * them are spooled to an unlinked file (spool_dir) and reach the handler as
+ * a read-only mapping, so an upload costs bounded memory.
+ *
  * The server writes one JSON access-log line per request (method, path,
  * status, bytes, duration, request id, remote address) and always sends an
  * X-Request-ID header: the client's own when it matched [A-Za-z0-9._-]{1,128},

@@ -15,6 +15,8 @@
  * together.
  *
  * Connection states (loop-owned unless noted):
+ *   HANDSHAKE  HTTPS only: the first byte tells TLS (0x16) from plain text
+ *              (a plain-text 400, then LINGER); then the TLS handshake
  *   HEAD       waiting for / reading a request head (idle when no byte yet)
  *   BODY       reading a Content-Length or chunked body
  *   DISPATCHED owned by a worker
@@ -34,6 +36,23 @@
  * Content-Length bodies are read straight into the body buffer once the read
  * buffer is drained; chunked bodies are decoded from the read buffer into the
  * body buffer: either way each body byte is copied once.
+ *
+ * TLS. The record layer (tls.c) reads the socket itself and hands its
+ * output to tls_out, which sends what the socket takes and queues the rest
+ * in wbuf: no write is ever "retried" inside mbedTLS. Loop answers leave
+ * queued records to the WRITING state; worker writes gather iovecs into
+ * 16 KB records and flush wbuf with poll() between records. Decrypted bytes
+ * can wait inside the record layer with no socket event to announce them,
+ * so conn_read keeps reading while tls_conn_pending() and conn_next_request
+ * reads them after each answer.
+ *
+ * Spooling. When on_headers raised max_body above HTTP_SPOOL_ROUTE_MIN and
+ * the body passes HTTP_SPOOL_BODY_MIN (at once for a Content-Length, on the
+ * way for chunked), body bytes go through a SPOOL_BUF buffer to an unlinked
+ * file (spool.c); at dispatch the file is mapped read-only, the buffer
+ * freed, and req->body points into the mapping until finish_request. Writes
+ * to the file happen on the loop thread: page-cache writes, not disk waits,
+ * in the common case.
  *
  * Stop: http_server_stop() writes to an eventfd (async-signal-safe). The loop
  * then closes the listening socket and every connection that is not
