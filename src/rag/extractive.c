@@ -264,16 +264,37 @@ typedef struct sentences {
     size_t n, cap;
 } sentences_t;
 
+/* Routes each token of a source to the sentence holding its first byte. */
+struct route_ctx {
+    sentence_t *v;
+    size_t n, cur;
+    const char *text;
+};
+
+static int route_token(const tok_token_t *t, void *ud)
+{
+    struct route_ctx *c = ud;
+    while (c->cur < c->n && t->start >= c->v[c->cur].end) c->cur++;
+    if (c->cur >= c->n || t->start < c->v[c->cur].start) return 0; /* between sentences */
+    if (is_function_word(c->text + t->start, t->end - t->start)) return 0;
+    if (tokenizer_is_stopword(t->term, t->len)) return 0;
+    return bag_add(&c->v[c->cur].bag, fnv1a(t->term, t->len));
+}
+
+/* Appends the candidate sentences of source src. The source is tokenized
+ * once (a call per sentence costs more than the words themselves). */
 static int split_source(tokenizer_t *tok, size_t src, const char *t, size_t len, sentences_t *out)
 {
-    size_t i = 0;
+    size_t first = out->n, i = 0;
     while (i < len) {
         while (i < len && isspace((unsigned char)t[i])) i++;
         if (i >= len) break;
         size_t next, end = sentence_end(t, len, i, &next);
         if (next <= i) next = i + 1;
-        int heading = t[i] == '#';
-        if (!heading && end - i <= SENT_MAX) {
+        size_t words = 0; /* all words (function words too) decide "too short" */
+        for (size_t k = i; k < end; k++)
+            if (!isspace((unsigned char)t[k]) && (k == i || isspace((unsigned char)t[k - 1]))) words++;
+        if (t[i] != '#' && end - i <= SENT_MAX && words >= SENT_MIN_WORDS) {
             if (out->n == out->cap) {
                 size_t cap = out->cap ? out->cap * 2 : 32;
                 sentence_t *nv = eg_realloc(out->v, cap * sizeof *nv);
@@ -281,25 +302,28 @@ static int split_source(tokenizer_t *tok, size_t src, const char *t, size_t len,
                 out->v = nv;
                 out->cap = cap;
             }
-            sentence_t *s = &out->v[out->n];
+            sentence_t *s = &out->v[out->n++];
             memset(s, 0, sizeof *s);
             s->src = src;
             s->start = i;
             s->end = end;
-            int rc = term_bag_build(tok, t + i, end - i, 1, &s->bag);
-            if (rc) {
-                term_bag_free(&s->bag);
-                return rc;
-            }
-            /* Words in all (function words too) decide "too short". */
-            size_t words = 0;
-            for (size_t k = i; k < end; k++)
-                if (!isspace((unsigned char)t[k]) && (k == i || isspace((unsigned char)t[k - 1]))) words++;
-            if (words >= SENT_MIN_WORDS && s->bag.n > 0) out->n++;
-            else term_bag_free(&s->bag);
         }
         i = next;
     }
+    if (out->n == first) return 0;
+    struct route_ctx c = {out->v + first, out->n - first, 0, t};
+    int rc = tokenizer_run(tok, t, len, route_token, &c);
+    if (rc) return rc;
+    /* Sentences without a content word are no candidates. */
+    size_t w = first;
+    for (size_t r = first; r < out->n; r++) {
+        if (out->v[r].bag.n == 0) {
+            term_bag_free(&out->v[r].bag);
+            continue;
+        }
+        out->v[w++] = out->v[r];
+    }
+    out->n = w;
     return 0;
 }
 
