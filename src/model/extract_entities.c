@@ -74,7 +74,7 @@ static const char *const concept_words[] = {
     "prize", "award", "theory", "law", "effect", "syndrome", "disease", "act", "treaty", "war",
     "protocol", "method", "model", "algorithm", "principle", "equation", "theorem", "process",
     "reaction", "cycle", "index", "test", "trial", "study", "program", "programme", "project",
-    "language", "system", "virus", "cancer", "therapy", NULL};
+    "language", "system", "virus", "cancer", "therapy", "engine", "machine", "computer", NULL};
 static const char *const months[] = {"january", "february", "march", "april", "may", "june",
                                      "july", "august", "september", "october", "november",
                                      "december", "jan", "feb", "mar", "apr", "jun", "jul", "aug",
@@ -380,10 +380,11 @@ static int name_word(const word_t *w)
 
 /* A capitalised word at a sentence start is a name only if the document
  * also writes it capitalised elsewhere (or it is an acronym). */
-static int opener_ok(const char *t, const word_t *w, const keyset_t *midcaps)
+static int opener_ok(const char *t, const word_t *w, int multi, const keyset_t *midcaps)
 {
     if (!w->sent_start || (w->flags & (W_ACRO | W_INITIAL))) return 1;
     if (is_common(t + w->start, w->end - w->start)) return 0;
+    if (multi) return 1; /* "Ada Lovelace wrote": the name goes on past the opener */
     char key[GRAPH_MAX_NAME + 1];
     graph_normalise(t + w->start, w->end - w->start, key, sizeof key);
     return keyset_has(midcaps, key);
@@ -424,7 +425,7 @@ static int scan_names(doc_t *d, size_t chunk, const words_t *ws, const keyset_t 
             break;
         }
         size_t s0 = i;
-        if (!opener_ok(t, &ws->w[s0], midcaps)) s0++;
+        if (!opener_ok(t, &ws->w[s0], j - i > 1, midcaps)) s0++;
         while (s0 + 1 < j && in_list(titles, t + ws->w[s0].start, ws->w[s0].end - ws->w[s0].start))
             s0++;
         if (s0 < j && !(j - s0 == 1 && (ws->w[s0].flags & W_INITIAL))) {

@@ -49,24 +49,31 @@ typedef struct gs {
 
 int graph_edit_distance(const char *a, size_t la, const char *b, size_t lb, int max)
 {
+    /* optimal string alignment: Levenshtein plus adjacent transpositions */
     if ((la > lb ? la - lb : lb - la) > (size_t)max) return max + 1;
-    if (lb > 64) return max + 1;
-    int row[65];
-    for (size_t j = 0; j <= lb; j++) row[j] = (int)j;
+    if (la > 64 || lb > 64) return max + 1;
+    int r0[65], r1[65], r2[65];
+    int *pp = r0, *prev = r1, *cur = r2;
+    for (size_t j = 0; j <= lb; j++) prev[j] = (int)j;
     for (size_t i = 1; i <= la; i++) {
-        int diag = row[0], best = row[0] = (int)i;
+        cur[0] = (int)i;
+        int best = cur[0];
         for (size_t j = 1; j <= lb; j++) {
-            int up = row[j];
-            int v = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < v) v = up + 1;
-            if (row[j - 1] + 1 < v) v = row[j - 1] + 1;
-            row[j] = v;
-            diag = up;
+            int v = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            if (prev[j] + 1 < v) v = prev[j] + 1;
+            if (cur[j - 1] + 1 < v) v = cur[j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && pp[j - 2] + 1 < v)
+                v = pp[j - 2] + 1;
+            cur[j] = v;
             if (v < best) best = v;
         }
         if (best > max) return max + 1;
+        int *t = pp;
+        pp = prev;
+        prev = cur;
+        cur = t;
     }
-    return row[lb] <= max ? row[lb] : max + 1;
+    return prev[lb] <= max ? prev[lb] : max + 1;
 }
 
 static gs_ent_t *ent_find(gs_t *g, uint64_t id)
@@ -116,15 +123,25 @@ typedef struct fuzzy {
     size_t scanned;
 } fuzzy_t;
 
+/* The query word against each word of a name (a name of one word counts
+ * a little better than a word inside a longer name). */
 static int fuzzy_cb(const char *key, size_t len, uint64_t id, void *ud)
 {
     fuzzy_t *f = ud;
     if (++f->scanned > GS_FUZZY_SCAN) return 1;
-    if (memchr(key, ' ', len)) return 0; /* single words against single words */
-    int d = graph_edit_distance(f->word, f->len, key, len, f->max);
-    if (d <= f->max && d < f->best_d) {
-        f->best_d = d;
-        f->best = id;
+    int multi = memchr(key, ' ', len) != NULL;
+    for (size_t s = 0; s < len;) {
+        size_t e = s;
+        while (e < len && key[e] != ' ') e++;
+        int d = graph_edit_distance(f->word, f->len, key + s, e - s, f->max);
+        if (d <= f->max) {
+            int rank = 2 * d + multi;
+            if (rank < f->best_d) {
+                f->best_d = rank;
+                f->best = id;
+            }
+        }
+        s = e + 1;
     }
     return 0;
 }
@@ -188,8 +205,14 @@ static int find_query_entities(gs_t *g, const char *query)
         if (covered[i] || ws_len[i] < 5) continue;
         fuzzy_t f = {.word = buf + ws_start[i], .len = ws_len[i], .max = ws_len[i] >= 9 ? 2 : 1,
                      .best_d = 99};
+        /* names starting like the word first, then (bounded) all names */
         int rc = graph_names_scan(g->txn, g->st, g->ws, g->coll, f.word, 2, fuzzy_cb, &f);
         if (rc < 0) return rc;
+        if (!f.best) {
+            f.scanned = 0;
+            rc = graph_names_scan(g->txn, g->st, g->ws, g->coll, "", 0, fuzzy_cb, &f);
+            if (rc < 0) return rc;
+        }
         if (f.best && (rc = seed(g, f.best))) return rc;
     }
     return 0;

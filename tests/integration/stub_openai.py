@@ -169,6 +169,108 @@ def handle_embeddings(stub, req):
 route("/v1/embeddings", handle_embeddings)
 
 
+# ---- rerank (knowledge graph issue) ---------------------------------------
+#
+# POST /rerank {"query", "documents": [str]} -> {"results": [{"index",
+# "relevance_score"}]} best first. Score: the share of the query's words the
+# document contains; a step {"prefer": "word"} adds 10 to documents holding
+# that word (so a test can tell this ranking from the built-in one).
+
+def _words(text):
+    out, cur = [], []
+    for ch in text.lower():
+        if ch.isalnum():
+            cur.append(ch)
+        elif cur:
+            out.append("".join(cur))
+            cur = []
+    if cur:
+        out.append("".join(cur))
+    return out
+
+
+def handle_rerank(stub, req):
+    body = req.json
+    if not isinstance(body, dict) or not isinstance(body.get("query"), str) or \
+            not isinstance(body.get("documents"), list):
+        return json_reply({"error": {"message": "expected query and documents"}}, 400)
+    q = set(_words(body["query"]))
+    prefer = req.step.get("prefer")
+    results = []
+    for i, d in enumerate(body["documents"]):
+        dw = set(_words(d if isinstance(d, str) else ""))
+        score = len(q & dw) / (len(q) or 1)
+        if prefer and prefer in dw:
+            score += 10
+        results.append({"index": i, "relevance_score": round(score, 6)})
+    results.sort(key=lambda r: -r["relevance_score"])
+    if req.step.get("action") == "wrong_count" and results:
+        results.pop()
+    return json_reply({"results": results})
+
+
+route("/rerank", handle_rerank)
+
+
+# ---- chat completions for entity extraction (only if no other handler) ----
+#
+# Answers one JSON completion (not streamed). A step {"content": "..."}
+# answers exactly that text; otherwise the content is extraction JSON made
+# from the user message's "### Chunk N" sections: each run of capitalised
+# words is an entity ("person" when two words, else "concept"), and
+# consecutive entities of a chunk are related ("mentioned with").
+
+def _extraction(prompt):
+    chunks, cur, idx = [], None, None
+    for line in prompt.split("\n"):
+        if line.startswith("### Chunk "):
+            if cur is not None:
+                chunks.append((idx, "\n".join(cur)))
+            idx, cur = int(line[len("### Chunk "):].strip()), []
+        elif cur is not None:
+            cur.append(line)
+    if cur is not None:
+        chunks.append((idx, "\n".join(cur)))
+    out = []
+    for idx, text in chunks:
+        names, run = [], []
+        for tok in text.replace(",", " ").replace(".", " ").split():
+            if tok[:1].isupper():
+                run.append(tok)
+            else:
+                if run:
+                    names.append(" ".join(run))
+                run = []
+        if run:
+            names.append(" ".join(run))
+        seen = []
+        for n in names:
+            if n not in seen:
+                seen.append(n)
+        ents = [{"name": n, "type": "person" if len(n.split()) == 2 else "concept"} for n in seen]
+        rels = [{"source": a, "target": b, "description": "mentioned with"}
+                for a, b in zip(seen, seen[1:])]
+        out.append({"index": idx, "entities": ents, "relations": rels})
+    return json.dumps({"chunks": out})
+
+
+def handle_chat_extraction(stub, req):
+    body = req.json if isinstance(req.json, dict) else {}
+    msgs = body.get("messages") or []
+    user = next((m.get("content", "") for m in msgs if isinstance(m, dict) and m.get("role") == "user"), "")
+    content = req.step.get("content")
+    if content is None:
+        content = _extraction(user)
+    return json_reply({"id": "stub", "object": "chat.completion", "model": body.get("model", "stub"),
+                       "choices": [{"index": 0, "finish_reason": "stop",
+                                    "message": {"role": "assistant", "content": content}}],
+                       "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}})
+
+
+if "/v1/chat/completions" not in ROUTES:
+    route("/v1/chat/completions", handle_chat_extraction)
+
+
 # ---- server ---------------------------------------------------------------
 
 class Stub:
