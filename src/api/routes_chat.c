@@ -336,11 +336,11 @@ void h_chat(api_call_t *c)
     r.top_k = (int)top_k;
     r.max_tokens = (int)max_tokens;
     r.context_tokens = (int)ctx_tokens;
-    (void)rerank;
-    (void)graph;
+    r.rerank = rerank;
+    r.enable_graph = graph;
 
     chat_env_t env = {
-        .retrieval = {api->st, api->embedders},
+        .retrieval = {api->st, api->embedders, api->cfg->rerank_url[0] ? api->cfg->rerank_url : NULL},
         .llm = {.url = api->cfg->llm_url, .api_key = api->cfg->llm_api_key,
                 .connect_timeout_ms = api->cfg->llm_connect_timeout_ms,
                 .first_token_timeout_ms = api->cfg->llm_first_token_timeout_ms,

@@ -39,7 +39,8 @@ static int retrieve(const chat_env_t *env, tokenizer_t *tok, uint64_t ws, const 
     retrieve_req_t rq = {.query = query, .mode = mode, .top_k = r->top_k > 0 ? r->top_k : 8,
                          .coll_uuid = p->coll_uuid[0] ? p->coll_uuid : NULL,
                          .metadata_filter = r->metadata_filter && r->metadata_filter->len ? r->metadata_filter : NULL,
-                         .bm25 = BM25_PARAMS_DEFAULT};
+                         .bm25 = BM25_PARAMS_DEFAULT, .enable_graph = r->enable_graph,
+                         .rerank = r->rerank};
     retrieve_hit_t *hits = NULL;
     size_t n = 0;
     int rc = retrieve_search(&env->retrieval, tok, ws, &rq, &hits, &n, err, errsz);

@@ -58,6 +58,8 @@ typedef struct chat_request {
     int mode;                        /* rmode_t; -1: hybrid */
     int top_k;                       /* 1..100 */
     const json_t *metadata_filter;
+    int enable_graph;                /* retrieve_req_t's */
+    int rerank;
     const char *model;               /* NULL: the configured one */
     int has_temperature;
     double temperature;

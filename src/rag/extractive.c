@@ -7,7 +7,7 @@
  * quotes or brackets) followed by white space and then a capital, a digit,
  * an opening quote or bracket, a non-ASCII character or the end - unless
  * the word before the full stop is a usual abbreviation ("Fig.", "Dr.",
- * "e.g."). Sentences of fewer than 4 words or more than
+ * "e.g."). Sentences of fewer than 3 words or more than
  * SENT_MAX bytes, and headings, are not candidates. A sentence is shown with
  * its white space runs collapsed and list or heading markers removed.
  *
@@ -33,7 +33,7 @@
 #include "util/common.h"
 
 #define SENT_MAX 600
-#define SENT_MIN_WORDS 4
+#define SENT_MIN_WORDS 3
 #define NEAR_DUP 0.6
 #define MAX_ANSWER_BYTES 1400
 
