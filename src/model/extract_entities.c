@@ -335,9 +335,16 @@ static const char *const common[] = {
     "has", "have", "had", "yes", "so", "yet", "nor", "any", "every", "only", "very", "new",
     "further", "finally", "recently", "similarly", "overall", "instead", "despite", "within",
     "using", "based", "results", "conclusions", "background", "methods", "objective", "table",
-    "figure", "fig", NULL};
+    "figure", "fig", "later", "earlier", "today", "yesterday", "meanwhile", "eventually",
+    "afterwards", "now", "still", "even", "again", "soon", "once", "twice", "perhaps", NULL};
 
-static int is_common(const char *s, size_t n) { return in_list(common, s, n); }
+/* Function words, and adverbs in -ly ("Recently", "Finally"). */
+static int is_common(const char *s, size_t n)
+{
+    if (n > 4 && s[n - 2] == 'l' && s[n - 1] == 'y' && (s[0] < 'A' || s[0] > 'Z' || s[1] >= 'a'))
+        return 1;
+    return in_list(common, s, n);
+}
 
 /* ---- document-level sets ------------------------------------------------- */
 
@@ -385,6 +392,7 @@ static int opener_ok(const char *t, const word_t *w, int multi, const keyset_t *
     if (!w->sent_start || (w->flags & (W_ACRO | W_INITIAL))) return 1;
     if (is_common(t + w->start, w->end - w->start)) return 0;
     if (multi) return 1; /* "Ada Lovelace wrote": the name goes on past the opener */
+    if (in_list(places, t + w->start, w->end - w->start)) return 1;
     char key[GRAPH_MAX_NAME + 1];
     graph_normalise(t + w->start, w->end - w->start, key, sizeof key);
     return keyset_has(midcaps, key);
@@ -423,6 +431,16 @@ static int scan_names(doc_t *d, size_t chunk, const words_t *ws, const keyset_t 
                 continue;
             }
             break;
+        }
+        /* a month with a day and/or year: "March 2019", "March 5, 1998" */
+        if (j - i == 1 && in_list(months, t + w->start, w->end - w->start)) {
+            size_t y = j;
+            if (y < ws->n && ws->w[y].sent == w->sent && !ws->w[y].before &&
+                (ws->w[y].flags & W_DIGIT) && ws->w[y].end - ws->w[y].start <= 2)
+                y++;
+            if (y < ws->n && ws->w[y].sent == w->sent && (ws->w[y].flags & W_YEAR) &&
+                (!ws->w[y].before || (y > j && ws->w[y].before == ',')))
+                j = y + 1;
         }
         size_t s0 = i;
         if (!opener_ok(t, &ws->w[s0], j - i > 1, midcaps)) s0++;
