@@ -17,6 +17,7 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     echo "FAIL sdk_typescript.setup: node and npm are needed (tools/deps/sdk.test)"
     exit 1
 fi
+mkdir -p build/test-logs
 if [[ ! -x $sdk/node_modules/.bin/tsc || $sdk/package-lock.json -nt $sdk/node_modules/.package-lock.json ]]; then
     if ! (cd $sdk && npm ci --no-audit --no-fund --loglevel=error) >build/test-logs/sdk_typescript.npm.log 2>&1; then
         echo "FAIL sdk_typescript.npm_ci: see build/test-logs/sdk_typescript.npm.log"
