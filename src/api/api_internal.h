@@ -136,6 +136,9 @@ void h_admin_quota_put(api_call_t *c);
 void h_admin_backup(api_call_t *c);
 void h_doc_url(api_call_t *c);
 void h_file_get(api_call_t *c);
+/* The web page (routes_web.c). */
+void h_web_index(api_call_t *c);
+void h_web_asset(api_call_t *c);
 /* The route table (router.c), for the OpenAPI document. */
 const api_route_t *api_route_table(size_t *n);
 void api_openapi_render(buf_t *b);

@@ -29,6 +29,8 @@ static const route_doc_t docs[] = {
     {"GET", "/ready", "Readiness: 200 once storage and ingestion run, else 503", 200, NULL},
     {"GET", "/metrics", "Prometheus metrics (text format 0.0.4)", 200, NULL},
     {"GET", "/openapi.json", "This document", 200, NULL},
+    {"GET", "/", "The web page (HTML; its API calls use the session cookie)", 200, NULL},
+    {"GET", "/assets/{id}", "A file of the web page (app.js, app.css)", 200, NULL},
     {"GET", V1 "/health", "Liveness (same as /health)", 200, NULL},
     {"POST", V1 "/auth/register", "Create a user with a personal workspace; returns its first API key", 201, NULL},
     {"POST", V1 "/auth/login", "Sign in with email and password; sets the session cookie", 200, NULL},

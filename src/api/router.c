@@ -21,6 +21,9 @@ static const api_route_t routes[] = {
     {"GET", "/health", h_health, AUTH_NONE, BODY_NONE, "health"},
     {"GET", "/ready", h_ready, AUTH_NONE, BODY_NONE, "ready"},
     {"GET", "/api/v1/health", h_health, AUTH_NONE, BODY_NONE, "health"},
+    /* The web page (routes_web.c): open; its API calls carry the session cookie. */
+    {"GET", "/", h_web_index, AUTH_NONE, BODY_NONE, "web.index"},
+    {"GET", "/assets/{id}", h_web_asset, AUTH_NONE, BODY_NONE, "web.asset"},
     /* Operations (routes_ops.c): open metrics and API description, signed
      * file links (the signature is the credential), admin quota and backup. */
     {"GET", "/metrics", h_metrics, AUTH_NONE, BODY_NONE, "metrics"},
