@@ -171,7 +171,7 @@ static void run_retrieval(const char *query, const char *coll, const char *filte
     if (filter_src && json_parse(filter_src, strlen(filter_src), &filter, NULL)) abort();
     retrieve_req_t r = {.query = query, .mode = RMODE_KEYWORD, .top_k = 7, .coll_uuid = coll,
                         .metadata_filter = filter, .bm25 = BM25_PARAMS_DEFAULT};
-    retrieve_env_t env = {st, NULL};
+    retrieve_env_t env = {.st = st};
     retrieve_hit_t *hits = NULL;
     size_t nh = 0, n = 0;
     char err[128];

@@ -105,7 +105,7 @@ static ingest_job_t job_of(const json_t *rec, uint64_t job)
 static size_t search_count(fx_t *f, const char *q)
 {
     retrieve_req_t r = {.query = q, .mode = RMODE_KEYWORD, .top_k = 50, .bm25 = BM25_PARAMS_DEFAULT};
-    retrieve_env_t env = {f->st, NULL};
+    retrieve_env_t env = {.st = f->st};
     retrieve_hit_t *hits = NULL;
     size_t n = 0;
     char err[64];
@@ -342,7 +342,7 @@ TEST(alloc_fail_search_is_clean)
     REQUIRE(json_parse("{\"lang\":\"en\"}", 13, &filter, NULL) == 0);
     retrieve_req_t r = {.query = "copper harbors", .mode = RMODE_KEYWORD, .top_k = 5,
                         .metadata_filter = filter, .bm25 = BM25_PARAMS_DEFAULT};
-    retrieve_env_t env = {f.st, NULL};
+    retrieve_env_t env = {.st = f.st};
     long n;
     int rc = -1;
     for (n = 1; n < 5000; n++) {
