@@ -786,6 +786,7 @@ static int cmp_idx(const void *a, const void *b, void *base)
 static int reorder(doc_t *d, size_t c0, size_t pr0)
 {
     size_t m = d->n - c0;
+    if (m == 0) return 0;
     size_t *idx = eg_malloc((m + 1) * sizeof *idx), *pos = eg_malloc((m + 1) * sizeof *pos);
     cand_t *tmp = eg_malloc((m + 1) * sizeof *tmp);
     if (!idx || !pos || !tmp) { eg_free(idx); eg_free(pos); eg_free(tmp); return ENGRAM_ENOMEM; }
@@ -838,7 +839,7 @@ int extract_entities(const char *const *texts, const size_t *lens, size_t n, gra
     for (size_t c = 0; c < n && !rc; c++) {
         size_t c0 = d.n;
         if (!(rc = scan_names(&d, c, &ws[c], &midcaps)) && !(rc = scan_marked(&d, c, lens[c], &ws[c]))) {
-            qsort(d.c + c0, d.n - c0, sizeof *d.c, cmp_cand);
+            if (d.n > c0) qsort(d.c + c0, d.n - c0, sizeof *d.c, cmp_cand);
             /* a marked span that is also a name: keep one (the longer, first) */
             size_t o = c0;
             for (size_t i = c0; i < d.n; i++) {
