@@ -1,6 +1,7 @@
 /*
  * server.c - the HTTP/1.1 server: event loop, connection state machine,
- * worker pool, responses and streaming. Contract in http.h.
+ * request reading, worker pool. Answers and the bytes under them are in
+ * answer.c; the shared structures in server_internal.h. Contract in http.h.
  *
  * Threads. One loop thread owns the listening socket, the epoll set and every
  * connection that is not dispatched. A connection whose request is complete
@@ -84,91 +85,10 @@
 
 #include <sodium.h>
 
-#include "http/parse.h"
-#include "http/spool.h"
-#include "http/tls.h"
+#include "http/server_internal.h"
 #include "util/common.h"
 #include "util/json.h"
 #include "util/log.h"
-
-#define TICK_MS 100
-#define LINGER_MS 2000
-#define READ_CHUNK 4096
-#define DEFAULT_DRAIN_MS 10000
-#define SPOOL_BUF (256 * 1024)  /* bytes of a spooled body held in memory */
-#define MIN_THREAD_STACK (4u << 20)
-
-enum { CS_HANDSHAKE, CS_HEAD, CS_BODY, CS_DISPATCHED, CS_WRITING, CS_LINGER, CS_CLOSED };
-
-struct http_conn {
-    http_server_t *srv;
-    int fd;
-    int state;
-    int watched;                /* events currently registered in epoll, 0 if none */
-    http_conn_t *prev, *next;   /* every connection (loop thread) */
-    http_conn_t *qnext;         /* work or done queue */
-    uint64_t deadline_ns;
-    char remote[64];
-
-    char *rbuf;                 /* read buffer: unconsumed bytes in [rpos, rlen) */
-    size_t rpos, rlen, rcap;
-
-    /* HTTPS (NULL: plain). Encrypted output the socket did not take waits
-     * in wbuf, so the record layer never has to retry a write. */
-    tls_conn_t *tls;
-    int tls_started;            /* the first byte was a TLS record */
-    int tls_ready;              /* handshake complete */
-
-    /* The current request. */
-    int req_active;             /* req holds a request (parsed or blank) */
-    int bytes_seen;             /* a byte of the current request arrived */
-    http_head_parser_t hp;
-    http_head_t head;
-    http_request_t req;
-    char *req_store;            /* strings of req (parse.h) */
-    char *body;
-    size_t body_len, body_cap;
-    uint64_t cl_left;
-    int chunked;
-    http_chunked_t ck;
-    int body_announced;         /* a body follows the head and was not read */
-    int spool_ok;               /* this route's body may go to a file */
-    int spooling;               /* body bytes go to spool; body is a write buffer */
-    http_spool_t spool;
-    int is_head;                /* HEAD request: answers carry no body */
-
-    /* The answer. */
-    int on_loop;                /* answering from the loop thread: never block */
-    char *wbuf;                 /* bytes still to write (loop answers, TLS records) */
-    size_t wpos, wlen, wcap;
-    int stream_chunked;
-    int stream_ended;
-    int write_failed;
-};
-
-struct http_server {
-    http_server_config_t cfg;
-    int drain_ms;
-    int lfd, epfd, wake_fd, stop_fd;
-    int port;
-    tls_server_t *tls;          /* NULL: plain HTTP */
-    char *spool_dir;            /* NULL: bodies in memory */
-    atomic_int n_conns;
-    atomic_int stopping;
-    http_conn_t *conns;         /* loop thread only */
-    http_conn_t *closed;        /* closed, freed at the end of the loop turn */
-    int n_dispatched;           /* loop thread only */
-    int accept_paused;          /* listener out of epoll after EMFILE */
-
-    pthread_t *threads;
-    int n_threads;
-    pthread_mutex_t work_mu;
-    pthread_cond_t work_cv;
-    http_conn_t *work_head, *work_tail;
-    int quit;
-    pthread_mutex_t done_mu;
-    http_conn_t *done_head, *done_tail;
-};
 
 static char tag_listen, tag_wake, tag_stop;
 
@@ -180,399 +100,6 @@ static uint64_t now_ns(void)
 }
 
 static uint64_t ms_ns(int ms) { return (uint64_t)(ms > 0 ? ms : 0) * 1000000ull; }
-
-/* ---------------------------------------------------------------- answers */
-
-static const char *reason_phrase(int status)
-{
-    switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return status < 300 ? "OK" : status < 400 ? "Redirect" : status < 500 ? "Error"
-                                                                                  : "Server Error";
-    }
-}
-
-/* IMF-fixdate, cached per thread for the current second. */
-static const char *http_date(void)
-{
-    static _Thread_local char cached[40];
-    static _Thread_local time_t cached_sec = -1;
-    time_t t = time(NULL);
-    if (t != cached_sec) {
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(cached, sizeof cached, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-        cached_sec = t;
-    }
-    return cached;
-}
-
-/* --------------------------------------------------------- output bytes */
-
-/* Appends to the pending-output buffer. 0 or ENGRAM_ENOMEM. */
-static int wbuf_append(http_conn_t *c, const void *p, size_t n)
-{
-    if (c->wpos == c->wlen) c->wpos = c->wlen = 0;
-    if (c->wlen + n > c->wcap && c->wpos > 0) {
-        memmove(c->wbuf, c->wbuf + c->wpos, c->wlen - c->wpos);
-        c->wlen -= c->wpos;
-        c->wpos = 0;
-    }
-    if (c->wlen + n > c->wcap) {
-        size_t cap = c->wcap ? c->wcap * 2 : 4096;
-        while (cap < c->wlen + n) cap *= 2;
-        char *nb = eg_realloc(c->wbuf, cap);
-        if (!nb) return ENGRAM_ENOMEM;
-        c->wbuf = nb;
-        c->wcap = cap;
-    }
-    memcpy(c->wbuf + c->wlen, p, n);
-    c->wlen += n;
-    return 0;
-}
-
-static void wbuf_release(http_conn_t *c)
-{
-    eg_free(c->wbuf);
-    c->wbuf = NULL;
-    c->wpos = c->wlen = c->wcap = 0;
-}
-
-/* Sends what the socket takes of wbuf now. 0: all sent; ENGRAM_EAGAIN:
- * some left; ENGRAM_ECLOSED. */
-static int wbuf_flush_some(http_conn_t *c)
-{
-    while (c->wpos < c->wlen) {
-        ssize_t n = send(c->fd, c->wbuf + c->wpos, c->wlen - c->wpos, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) return ENGRAM_EAGAIN;
-            return ENGRAM_ECLOSED;
-        }
-        c->wpos += (size_t)n;
-    }
-    c->wpos = c->wlen = 0;
-    return 0;
-}
-
-/* Waits until wbuf is sent. 0, ENGRAM_ECLOSED or ENGRAM_ETIMEOUT (no
- * progress for write_timeout_ms). */
-static int wbuf_flush_blocking(http_conn_t *c)
-{
-    for (;;) {
-        int rc = wbuf_flush_some(c);
-        if (rc != ENGRAM_EAGAIN) return rc;
-        struct pollfd pfd = {c->fd, POLLOUT, 0};
-        int pr;
-        do pr = poll(&pfd, 1, c->srv->cfg.write_timeout_ms); while (pr < 0 && errno == EINTR);
-        if (pr == 0) return ENGRAM_ETIMEOUT;
-        if (pr < 0 || (pfd.revents & (POLLERR | POLLHUP | POLLNVAL))) return ENGRAM_ECLOSED;
-    }
-}
-
-/* The record layer's output (tls_send_fn): send at once what the socket
- * takes, keep the rest in order in wbuf. */
-static int tls_out(void *ctx, const unsigned char *p, size_t n)
-{
-    http_conn_t *c = ctx;
-    if (c->wpos == c->wlen) {
-        ssize_t w;
-        do w = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT); while (w < 0 && errno == EINTR);
-        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return ENGRAM_ECLOSED;
-        if (w > 0) {
-            p += w;
-            n -= (size_t)w;
-        }
-        if (n == 0) return 0;
-    }
-    return wbuf_append(c, p, n) ? ENGRAM_ECLOSED : 0;
-}
-
-/* Encrypts one slice and waits until it is on the wire. */
-static int tls_send_blocking(http_conn_t *c, const void *p, size_t n)
-{
-    if (tls_conn_write(c->tls, p, n)) return ENGRAM_ECLOSED;
-    return wbuf_flush_blocking(c);
-}
-
-/* Worker writes over TLS: the iovecs are gathered into full records (a
- * head and a small body make one record), large pieces go straight from
- * the caller's memory; at most one record waits in wbuf at a time. */
-static int tls_write_blocking(http_conn_t *c, struct iovec *iov, int cnt)
-{
-    unsigned char stage[TLS_RECORD_MAX];
-    size_t used = 0;
-    int rc;
-    for (int i = 0; i < cnt; i++) {
-        const char *p = iov[i].iov_base;
-        size_t left = iov[i].iov_len;
-        while (left > 0) {
-            if (used == 0 && left >= sizeof stage) {
-                if ((rc = tls_send_blocking(c, p, sizeof stage))) return rc;
-                p += sizeof stage;
-                left -= sizeof stage;
-                continue;
-            }
-            size_t take = sizeof stage - used < left ? sizeof stage - used : left;
-            memcpy(stage + used, p, take);
-            used += take;
-            p += take;
-            left -= take;
-            if (used == sizeof stage) {
-                if ((rc = tls_send_blocking(c, stage, used))) return rc;
-                used = 0;
-            }
-        }
-    }
-    return used ? tls_send_blocking(c, stage, used) : 0;
-}
-
-/* Writes everything, waiting in poll() on EAGAIN. Returns 0, ENGRAM_ECLOSED
- * or ENGRAM_ETIMEOUT (no progress for write_timeout_ms). */
-static int write_blocking(http_conn_t *c, struct iovec *iov, int cnt)
-{
-    if (c->tls) return tls_write_blocking(c, iov, cnt);
-    int timeout = c->srv->cfg.write_timeout_ms;
-    while (cnt > 0) {
-        struct msghdr msg;
-        memset(&msg, 0, sizeof msg);
-        msg.msg_iov = iov;
-        msg.msg_iovlen = (size_t)cnt;
-        ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK) return ENGRAM_ECLOSED;
-            struct pollfd pfd = {c->fd, POLLOUT, 0};
-            int pr;
-            do pr = poll(&pfd, 1, timeout); while (pr < 0 && errno == EINTR);
-            if (pr == 0) return ENGRAM_ETIMEOUT;
-            if (pr < 0 || (pfd.revents & (POLLERR | POLLHUP | POLLNVAL))) return ENGRAM_ECLOSED;
-            continue;
-        }
-        size_t left = (size_t)n;
-        while (cnt > 0 && left >= iov->iov_len) {
-            left -= iov->iov_len;
-            iov++;
-            cnt--;
-        }
-        if (cnt > 0) {
-            iov->iov_base = (char *)iov->iov_base + left;
-            iov->iov_len -= left;
-        }
-    }
-    return 0;
-}
-
-/* Loop thread: writes what the socket takes now, keeps the rest in wbuf for
- * the loop to flush on EPOLLOUT. */
-static int write_nonblocking(http_conn_t *c, struct iovec *iov, int cnt)
-{
-    if (c->tls) {
-        for (int i = 0; i < cnt; i++) {
-            if (iov[i].iov_len && tls_conn_write(c->tls, iov[i].iov_base, iov[i].iov_len))
-                return ENGRAM_ECLOSED;
-        }
-        return wbuf_flush_some(c) == ENGRAM_ECLOSED ? ENGRAM_ECLOSED : 0;
-    }
-    size_t total = 0;
-    for (int i = 0; i < cnt; i++) total += iov[i].iov_len;
-    size_t sent = 0;
-    if (c->wlen == c->wpos) {
-        struct msghdr msg;
-        memset(&msg, 0, sizeof msg);
-        msg.msg_iov = iov;
-        msg.msg_iovlen = (size_t)cnt;
-        ssize_t n;
-        do n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT); while (n < 0 && errno == EINTR);
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return ENGRAM_ECLOSED;
-        if (n > 0) sent = (size_t)n;
-        if (sent == total) return 0;
-    }
-    size_t skip = sent;
-    for (int i = 0; i < cnt; i++) {
-        size_t l = iov[i].iov_len;
-        if (skip >= l) { skip -= l; continue; }
-        if (wbuf_append(c, (char *)iov[i].iov_base + skip, l - skip)) return ENGRAM_ENOMEM;
-        skip = 0;
-    }
-    return 0;
-}
-
-static int conn_send(http_conn_t *c, struct iovec *iov, int cnt)
-{
-    if (c->write_failed) return ENGRAM_ECLOSED;
-    int rc = c->on_loop ? write_nonblocking(c, iov, cnt) : write_blocking(c, iov, cnt);
-    if (rc) {
-        c->write_failed = 1;
-        c->req.close_after = 1;
-    }
-    return rc;
-}
-
-/* Builds the status line and common headers into out (size outsz). Returns
- * the length, or -1 if it did not fit. */
-static int build_head(http_request_t *req, int status, const char *ctype, long content_length,
-                      int chunked, const char *extra, char *out, size_t outsz)
-{
-    const char *conn_hdr = req->close_after ? "Connection: close\r\n"
-                           : req->minor_version == 0 ? "Connection: keep-alive\r\n" : "";
-    char len_hdr[48] = "";
-    if (content_length >= 0) snprintf(len_hdr, sizeof len_hdr, "Content-Length: %ld\r\n", content_length);
-    int n = snprintf(out, outsz,
-                     "HTTP/1.1 %d %s\r\nDate: %s\r\nX-Request-ID: %s\r\n%s%s%s%s%s%s%s\r\n",
-                     status, reason_phrase(status), http_date(), req->request_id,
-                     ctype ? "Content-Type: " : "", ctype ? ctype : "", ctype ? "\r\n" : "",
-                     len_hdr, chunked ? "Transfer-Encoding: chunked\r\n" : "", extra ? extra : "",
-                     conn_hdr);
-    if (n < 0 || (size_t)n >= outsz) return -1;
-    return n;
-}
-
-/* Begins an answer: decides on closing, sends the head (+ body iov). */
-static int send_answer(http_request_t *req, int status, const char *ctype, long content_length,
-                       int chunked, const char *extra, const void *body, size_t body_len)
-{
-    http_conn_t *c = req->conn;
-    req->responded = 1;
-    req->status = status;
-    if (c->on_loop && c->body_announced) req->close_after = 1;
-    if (atomic_load(&c->srv->stopping)) req->close_after = 1;
-
-    char small[2048];
-    char *hb = small;
-    size_t need = 512 + (extra ? strlen(extra) : 0) + (ctype ? strlen(ctype) : 0);
-    if (need > sizeof small) {
-        hb = eg_malloc(need);
-        if (!hb) {
-            c->write_failed = 1;
-            req->close_after = 1;
-            return ENGRAM_ENOMEM;
-        }
-    }
-    int hl = build_head(req, status, ctype, content_length, chunked, extra, hb, need);
-    int rc;
-    if (hl < 0) {
-        rc = ENGRAM_EINVAL;
-        c->write_failed = 1;
-        req->close_after = 1;
-    } else {
-        struct iovec iov[2] = {{hb, (size_t)hl}, {(void *)body, body_len}};
-        rc = conn_send(c, iov, body_len ? 2 : 1);
-        if (!rc) req->bytes_sent += body_len;
-    }
-    if (hb != small) eg_free(hb);
-    return rc;
-}
-
-int http_respond(http_request_t *req, int status, const char *content_type, const void *body,
-                 size_t len, const char *extra_headers)
-{
-    if (!req || !req->conn || req->responded || status < 200 || status > 999) return ENGRAM_EINVAL;
-    int no_body = status == 204 || status == 304;
-    if (no_body) {
-        return send_answer(req, status, NULL, -1, 0, extra_headers, NULL, 0);
-    }
-    if (!body) len = 0;
-    return send_answer(req, status, content_type, (long)len, 0, extra_headers,
-                       req->conn->is_head ? NULL : body, req->conn->is_head ? 0 : len);
-}
-
-int http_stream_begin(http_request_t *req, int status, const char *content_type,
-                      const char *extra_headers)
-{
-    if (!req || !req->conn || req->responded || req->conn->on_loop || status < 200 || status > 999)
-        return ENGRAM_EINVAL;
-    http_conn_t *c = req->conn;
-    req->streaming = 1;
-    c->stream_ended = 0;
-    c->stream_chunked = req->minor_version >= 1;
-    if (!c->stream_chunked) req->close_after = 1; /* HTTP/1.0: the close ends the body */
-    return send_answer(req, status, content_type, -1, c->stream_chunked, extra_headers, NULL, 0);
-}
-
-int http_stream_write(http_request_t *req, const void *data, size_t len)
-{
-    if (!req || !req->conn || !req->streaming || req->conn->stream_ended) return ENGRAM_EINVAL;
-    http_conn_t *c = req->conn;
-    if (c->write_failed) return ENGRAM_ECLOSED;
-    if (len == 0 || c->is_head) return 0;
-    int rc;
-    if (c->stream_chunked) {
-        char sz[24];
-        int n = snprintf(sz, sizeof sz, "%zx\r\n", len);
-        struct iovec iov[3] = {{sz, (size_t)n}, {(void *)data, len}, {"\r\n", 2}};
-        rc = conn_send(c, iov, 3);
-    } else {
-        struct iovec iov[1] = {{(void *)data, len}};
-        rc = conn_send(c, iov, 1);
-    }
-    if (!rc) req->bytes_sent += len;
-    return rc;
-}
-
-int http_stream_end(http_request_t *req)
-{
-    if (!req || !req->conn || !req->streaming) return ENGRAM_EINVAL;
-    http_conn_t *c = req->conn;
-    if (c->stream_ended) return 0;
-    c->stream_ended = 1;
-    if (c->write_failed) return ENGRAM_ECLOSED;
-    if (!c->stream_chunked || c->is_head) return 0;
-    struct iovec iov[1] = {{"0\r\n\r\n", 5}};
-    return conn_send(c, iov, 1);
-}
-
-int http_client_gone(http_request_t *req)
-{
-    if (!req || !req->conn) return 1;
-    if (req->conn->write_failed) return 1;
-    struct pollfd pfd = {req->conn->fd, POLLRDHUP, 0};
-    if (poll(&pfd, 1, 0) < 0) return 0;
-    return (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
-}
-
-/* Fallback error body when the API layer installed no on_error. */
-static void default_error(http_request_t *req, int status, const char *message)
-{
-    const char *code = status == 400 ? "BAD_REQUEST" : status == 408 ? "REQUEST_TIMEOUT"
-                     : status == 413 ? "PAYLOAD_TOO_LARGE" : status == 431 ? "HEADERS_TOO_LARGE"
-                     : status == 501 ? "NOT_IMPLEMENTED" : status == 503 ? "UNAVAILABLE"
-                     : status == 505 ? "HTTP_VERSION_NOT_SUPPORTED" : "INTERNAL";
-    char body[512];
-    int n = snprintf(body, sizeof body,
-                     "{\"detail\":\"%s\",\"error\":{\"code\":\"%s\",\"message\":\"%s\"},"
-                     "\"meta\":{\"request_id\":\"%s\"}}",
-                     message, code, message, req->request_id);
-    if (n < 0 || (size_t)n >= sizeof body) n = 0;
-    http_respond(req, status, "application/json", body, (size_t)n, NULL);
-}
 
 /* ------------------------------------------------------------ requests */
 
@@ -649,7 +176,7 @@ static void finish_request(http_conn_t *c)
     if (!req->responded) {
         req->close_after = 1;
         if (s->cfg.on_error) s->cfg.on_error(req, 500, "the request was not answered", s->cfg.ud);
-        if (!req->responded) default_error(req, 500, "the request was not answered");
+        if (!req->responded) http_default_error(req, 500, "the request was not answered");
     }
     if (req->streaming && !c->stream_ended) http_stream_end(req);
     double dur = (double)(now_ns() - req->start_ns) / 1e6;
@@ -729,7 +256,7 @@ static void conn_linger(http_conn_t *c)
     if (c->tls && c->tls_ready) {
         /* Best effort: what the socket does not take now is dropped. */
         tls_conn_close_notify(c->tls);
-        wbuf_flush_some(c);
+        http_conn_wbuf_flush(c);
     }
     shutdown(c->fd, SHUT_WR);
     c->state = CS_LINGER;
@@ -750,7 +277,7 @@ static void conn_next_request(http_conn_t *c)
     c->write_failed = 0;
     c->on_loop = 1;
     c->body_announced = 0;
-    if (c->wcap && c->wpos == c->wlen) wbuf_release(c); /* idle: keep nothing */
+    if (c->wcap && c->wpos == c->wlen) http_conn_wbuf_release(c); /* idle: keep nothing */
     if (c->rpos == c->rlen) c->rpos = c->rlen = 0;
     c->bytes_seen = c->rlen > c->rpos;
     c->req.start_ns = c->bytes_seen ? now_ns() : 0;
@@ -794,7 +321,7 @@ static void conn_error(http_conn_t *c, int status, const char *message)
     c->req.close_after = 1;
     if (!c->req.responded) {
         if (s->cfg.on_error) s->cfg.on_error(&c->req, status, message, s->cfg.ud);
-        if (!c->req.responded) default_error(&c->req, status, message);
+        if (!c->req.responded) http_default_error(&c->req, status, message);
     }
     c->req.close_after = 1;
     conn_after_loop_answer(c);
@@ -1161,7 +688,7 @@ static void conn_flush(http_conn_t *c)
         c->wpos += (size_t)n;
         c->deadline_ns = now_ns() + ms_ns(c->srv->cfg.write_timeout_ms);
     }
-    wbuf_release(c);
+    http_conn_wbuf_release(c);
     if (c->req.close_after || atomic_load(&c->srv->stopping)) conn_linger(c);
     else conn_next_request(c);
 }
@@ -1216,7 +743,7 @@ static void conn_handshake(http_conn_t *c)
         rc = tls_conn_handshake(c->tls);
         if (rc == 0) c->tls_ready = 1;
     }
-    int fl = wbuf_flush_some(c);
+    int fl = http_conn_wbuf_flush(c);
     if (fl == ENGRAM_ECLOSED || (rc && rc != ENGRAM_EAGAIN)) {
         conn_close(c);
         return;
@@ -1291,7 +818,7 @@ static void reject_busy(http_server_t *s, int fd, const char *remote)
     blank_request(c);
     c->req.close_after = 1;
     if (s->cfg.on_error) s->cfg.on_error(&c->req, 503, "server busy", s->cfg.ud);
-    if (!c->req.responded) default_error(&c->req, 503, "server busy");
+    if (!c->req.responded) http_default_error(&c->req, 503, "server busy");
     finish_request(c);
     shutdown(fd, SHUT_WR);
     close(fd);
@@ -1330,7 +857,7 @@ static void accept_all(http_server_t *s)
         c->state = CS_HEAD;
         c->on_loop = 1;
         if (s->tls) {
-            if (tls_conn_new(s->tls, fd, tls_out, c, &c->tls)) {
+            if (tls_conn_new(s->tls, fd, http_conn_tls_out, c, &c->tls)) {
                 eg_free(c);
                 close(fd);
                 continue;
