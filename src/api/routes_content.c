@@ -10,6 +10,7 @@
 #include "catalog/idempotency.h"
 #include "http/multipart.h"
 #include "ingest/detect.h"
+#include "ingest/extract.h"
 #include "model/registry.h"
 #include "rag/retrieve.h"
 #include "store/record.h"
@@ -175,19 +176,26 @@ static void upload(api_call_t *c, const char *coll_id, const char *title, const 
         return;
     }
     doc_type_t t = detect_type(bytes, len, filename, declared_type);
-    if (!detect_supported(t)) {
+    if (!extract_supported(t)) {
+        int image = t == DOC_PNG || t == DOC_JPEG || t == DOC_TIFF;
         if (t == DOC_BINARY)
             api_error(c, 415, "UNSUPPORTED_MEDIA_TYPE", "file",
-                      "the file is binary, not text; supported: plain text and Markdown");
+                      "the file is not a supported document; supported: text, Markdown, HTML, PDF, DOCX");
+        else if (image)
+            api_error(c, 415, "UNSUPPORTED_MEDIA_TYPE", "file",
+                      "%s images need OCR, which is not available in this build", detect_mime(t));
         else
             api_error(c, 415, "UNSUPPORTED_MEDIA_TYPE", "file",
-                      "%s documents are not supported by this build yet; supported: plain text and Markdown",
-                      detect_mime(t));
+                      "%s documents are not supported by this build", detect_mime(t));
         return;
     }
     char tbuf[256];
     if (!title) {
-        default_title(filename, bytes, len, tbuf, sizeof tbuf);
+        if (filename || t == DOC_TEXT || t == DOC_MARKDOWN)
+            default_title(filename, bytes, len, tbuf, sizeof tbuf);
+        else
+            snprintf(tbuf, sizeof tbuf, "Untitled %s document",
+                     t == DOC_PDF ? "PDF" : t == DOC_DOCX ? "Word" : t == DOC_HTML ? "HTML" : "image");
         title = tbuf;
     }
     doc_upload_t up = {.coll_uuid = coll_id, .user_uuid = c->who->user_uuid, .title = title,

@@ -119,6 +119,7 @@ typedef struct chunk_in {
     uint32_t start, end;    /* character offsets in the document text */
     uint32_t token_count;
     const char *heading;    /* section, may be NULL */
+    uint32_t page;          /* 1-based page (PDF), 0 = none */
     const struct graph_chunk *graph; /* its entities and relations (index/graph.h), or NULL */
 } chunk_in_t;
 
@@ -137,6 +138,7 @@ int catalog_doc_fail(store_t *st, const ingest_job_t *job, const char *message);
 typedef struct chunk_rec {
     uint64_t doc;
     uint32_t index, start, end, tokens;
+    uint32_t page;          /* 1-based page, 0 = none (version 1 records have none) */
     const char *heading;    /* points into the stored value; not NUL-terminated */
     size_t heading_len;
     const void *ztext;      /* zstd frame of the text, points into the value */

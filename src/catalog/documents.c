@@ -23,6 +23,7 @@
 #include "util/common.h"
 #include "util/hash.h"
 #include "util/timeutil.h"
+#include "util/utf8.h"
 #include "util/uuid.h"
 
 #define CHUNK_HDR 47
@@ -403,19 +404,23 @@ int catalog_doc_patch(store_t *st, uint64_t ws, const char *doc_uuid, const char
 int catalog_chunk_decode(const void *val, size_t len, chunk_rec_t *out)
 {
     const unsigned char *p = val;
-    if (len < CHUNK_HDR || p[0] != 1) return ENGRAM_ECORRUPT;
+    /* Version 1 has no page; version 2 adds page(4) before the heading. */
+    if (len < CHUNK_HDR || (p[0] != 1 && p[0] != 2)) return ENGRAM_ECORRUPT;
+    size_t h = p[0] == 2 ? 45 : 41;
     out->doc = be64_get(p + 1);
     out->index = be32_get(p + 9);
     out->start = be32_get(p + 13);
     out->end = be32_get(p + 17);
     out->tokens = be32_get(p + 21);
     uuid_format(p + 25, out->uuid);
-    size_t hl = ((size_t)p[41] << 8) | p[42];
-    if (CHUNK_HDR - 4 + hl > len) return ENGRAM_ECORRUPT;
-    out->heading = (const char *)p + 43;
+    out->page = p[0] == 2 ? be32_get(p + 41) : 0;
+    if (len < h + 2) return ENGRAM_ECORRUPT;
+    size_t hl = ((size_t)p[h] << 8) | p[h + 1];
+    if (h + 2 + hl + 4 > len) return ENGRAM_ECORRUPT;
+    out->heading = (const char *)p + h + 2;
     out->heading_len = hl;
-    out->ztext = p + 43 + hl;
-    out->ztext_len = len - 43 - hl;
+    out->ztext = p + h + 2 + hl;
+    out->ztext_len = len - h - 2 - hl;
     if (out->ztext_len < 4 || out->end < out->start) return ENGRAM_ECORRUPT;
     return 0;
 }
@@ -434,18 +439,18 @@ static int put_chunk(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll, uint
                      uint64_t chunk, uint32_t index, const chunk_in_t *c)
 {
     buf_t b = BUF_INIT;
-    unsigned char hdr[43];
-    size_t hl = c->heading ? strlen(c->heading) : 0;
-    if (hl > 1000) hl = 1000;
-    hdr[0] = 1;
+    unsigned char hdr[47];
+    size_t hl = c->heading ? utf8_truncate(c->heading, strlen(c->heading), 1000) : 0;
+    hdr[0] = 2;
     be64_put(hdr + 1, doc);
     be32_put(hdr + 9, index);
     be32_put(hdr + 13, c->start);
     be32_put(hdr + 17, c->end);
     be32_put(hdr + 21, c->token_count);
     uuid_new(hdr + 25);
-    hdr[41] = (unsigned char)(hl >> 8);
-    hdr[42] = (unsigned char)hl;
+    be32_put(hdr + 41, c->page);
+    hdr[45] = (unsigned char)(hl >> 8);
+    hdr[46] = (unsigned char)hl;
     buf_append(&b, hdr, sizeof hdr);
     if (hl) buf_append(&b, c->heading, hl);
     int rc = store_compress(c->text, c->len, &b);
@@ -517,6 +522,7 @@ int catalog_doc_chunks(store_t *st, uint64_t ws, const char *doc_uuid, size_t li
                     jw_key(&w, "section");
                     jw_strn(&w, cr.heading, cr.heading_len);
                 }
+                if (cr.page) jw_kint(&w, "page", cr.page);
                 jw_obj_end(&w);
                 jw_obj_end(&w);
             }

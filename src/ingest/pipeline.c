@@ -11,6 +11,8 @@
 #include "catalog/catalog.h"
 #include "index/tokenizer.h"
 #include "ingest/chunk.h"
+#include "ingest/detect.h"
+#include "ingest/extract.h"
 #include "ingest/ingest.h"
 #include "model/extract_entities.h"
 #include "model/registry.h"
@@ -152,12 +154,44 @@ static int extract_graph(ingest_t *in, chunk_in_t *chunks, size_t n, graph_chunk
     return rc;
 }
 
+/* The document type of a stored MIME type (the upload detected it). */
+static doc_type_t type_of_mime(const char *mime)
+{
+    for (int t = DOC_TEXT; t <= DOC_BINARY; t++)
+        if (!strcmp(detect_mime((doc_type_t)t), mime)) return (doc_type_t)t;
+    return DOC_BINARY;
+}
+
+/* Gives each chunk the page and section of the extracted span holding its
+ * first byte (spans are in text order). */
+static void assign_spans(chunk_in_t *chunks, const chunk_span_t *cs, size_t n,
+                         const extract_result_t *ex)
+{
+    size_t s = 0;
+    for (size_t i = 0; i < n; i++) {
+        while (s + 1 < ex->n_spans && ex->spans[s].end <= cs[i].start) s++;
+        if (s < ex->n_spans && ex->spans[s].start <= cs[i].start && cs[i].start < ex->spans[s].end) {
+            chunks[i].page = (uint32_t)(ex->spans[s].page > 0 ? ex->spans[s].page : 0);
+            if (!chunks[i].heading) chunks[i].heading = ex->spans[s].heading;
+        }
+    }
+}
+
+static int stopping(ingest_t *in)
+{
+    pthread_mutex_lock(&in->mu);
+    int s = in->stopping;
+    pthread_mutex_unlock(&in->mu);
+    return s;
+}
+
 static void process(ingest_t *in, tokenizer_t *tok, const ingest_job_t *job)
 {
+    extract_result_t ex = {0};
     graph_chunk_t *graphs = NULL;
     float *vecs = NULL;
     uint32_t dim = 0;
-    char err[256];
+    char err[256] = "";
     char *bytes = NULL, ctype[64];
     size_t len = 0;
     coll_config_t cfg;
@@ -179,11 +213,27 @@ static void process(ingest_t *in, tokenizer_t *tok, const ingest_job_t *job)
     }
     catalog_doc_progress(in->st, job, "processing", 0.1);
 
-    size_t bad = utf8_sanitize(bytes, len, &text);
+    doc_type_t type = type_of_mime(ctype);
+    int extracted = type != DOC_TEXT && type != DOC_MARKDOWN;
+    if (extracted) {
+        /* PDF, DOCX, HTML, images: text and its pages/sections from the extractor. */
+        extract_limits_t lim;
+        extract_limits_default(&lim);
+        rc = extract_document(type, bytes, len, &lim, &ex, err, sizeof err);
+        if (rc == ENGRAM_ENOMEM) goto fail;
+        if (rc) {
+            catalog_doc_fail(in->st, job, err[0] ? err : "the document could not be read");
+            goto done;
+        }
+        buf_append(&text, ex.text, ex.len);
+    } else {
+        size_t bad = utf8_sanitize(bytes, len, &text);
+        if (bad) log_debug("ingest: document %llu had %zu invalid UTF-8 sequences replaced",
+                           (unsigned long long)job->doc, bad);
+    }
     if (text.err) { rc = text.err; goto fail; }
-    if (bad) log_debug("ingest: document %llu had %zu invalid UTF-8 sequences replaced",
-                       (unsigned long long)job->doc, bad);
-    int markdown = strcmp(ctype, "text/markdown") == 0;
+    if (stopping(in)) goto left;
+    int markdown = type == DOC_MARKDOWN;
     rc = chunk_text(text.data ? text.data : "", text.len, cfg.chunk_size, cfg.chunk_overlap,
                     markdown, &spans, &n);
     if (rc) goto fail;
@@ -202,13 +252,11 @@ static void process(ingest_t *in, tokenizer_t *tok, const ingest_job_t *job)
         chunks[i].token_count = spans[i].token_count;
         chunks[i].heading = spans[i].heading;
     }
+    if (extracted) assign_spans(chunks, spans, n, &ex);
+    if (stopping(in)) goto left;
     catalog_doc_progress(in->st, job, "processing", 0.5);
     rc = embed_chunks(in, &cfg, chunks, n, &vecs, &dim, err, sizeof err);
-    if (rc == ENGRAM_ECANCELED) {
-        /* Shutting down: the job stays in the store and runs at the next start. */
-        log_info("ingest: document %llu left for the next start", (unsigned long long)job->doc);
-        goto done;
-    }
+    if (rc == ENGRAM_ECANCELED) goto left;
     if (rc == ENGRAM_EUPSTREAM || rc == ENGRAM_EINVAL) {
         char msg[320];
         snprintf(msg, sizeof msg, "embedding failed: %s", err);
@@ -216,9 +264,15 @@ static void process(ingest_t *in, tokenizer_t *tok, const ingest_job_t *job)
         goto done;
     }
     if (rc) goto fail;
+    if (stopping(in)) goto left;
     if (cfg.graph && (rc = extract_graph(in, chunks, n, &graphs))) goto fail;
+    if (stopping(in)) goto left;
     rc = catalog_doc_complete(in->st, tok, job, chunks, n, dim, count_words(text.data, text.len));
     if (rc) goto fail;
+    goto done;
+left:
+    /* Shutting down: the job stays in the store and runs at the next start. */
+    log_info("ingest: document %llu left for the next start", (unsigned long long)job->doc);
     goto done;
 fail:
     log_error("ingest: document %llu failed: %s", (unsigned long long)job->doc, engram_strerror(rc));
@@ -229,6 +283,7 @@ fail:
     else
         catalog_doc_fail(in->st, job, "processing failed; see the server log for the request");
 done:
+    extract_result_free(&ex);
     extract_graph_free(graphs, n);
     eg_free(vecs);
     eg_free(chunks);

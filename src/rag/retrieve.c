@@ -636,6 +636,7 @@ int retrieve_render(const retrieve_env_t *env, uint64_t ws, const retrieve_hit_t
             jw_key(w, "section");
             jw_strn(w, cr.heading, cr.heading_len);
         }
+        if (cr.page) jw_kint(w, "page", cr.page);
         jw_obj_end(w);
         jw_key(w, "document");
         jw_obj_begin(w);

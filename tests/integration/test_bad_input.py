@@ -139,6 +139,23 @@ def utf8_replaced(s, r):
     check("latte" in text, "text around invalid bytes lost: %r" % text[:80])
 
 
+def fails_readably(s, r):
+    """A broken file is accepted (its type is supported) and ends failed
+    with a message a person can act on, never completed or stuck."""
+    d = r.json
+    import time
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        st = s.client.get("/documents/%s/status" % d["id"], key=S["key"])
+        expect(st, 200)
+        if st.json["status"] in ("completed", "failed"):
+            break
+        time.sleep(0.1)
+    eq(st.json["status"], "failed", "a broken PDF's status")
+    msg = st.json.get("error_message") or ""
+    check(len(msg) > 10 and "PDF" in msg, "error_message names the problem: %r" % msg)
+
+
 V = "VALIDATION_ERROR"
 NF = "NOT_FOUND"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00" + b"\x00" * 64
@@ -340,8 +357,8 @@ ROWS = [
     Row("document_patch_metadata_wrong_type", "PATCH", "/documents/{doc}", 422, V,
         json_body={"metadata": [1]}, field="metadata"),
     # documents (multipart)
-    mp_row("upload_pdf_415", 415, "UNSUPPORTED_MEDIA_TYPE", {"collection_id": "{coll}"},
-           [("file", "paper.pdf", "application/pdf", PDF)]),
+    mp_row("upload_broken_pdf_fails_readably", 202, None, {"collection_id": "{coll}"},
+           [("file", "paper.pdf", "application/pdf", PDF)], after=fails_readably),
     mp_row("upload_png_415", 415, "UNSUPPORTED_MEDIA_TYPE", {"collection_id": "{coll}"},
            [("file", "pic.png", "image/png", PNG)]),
     mp_row("upload_zip_415", 415, "UNSUPPORTED_MEDIA_TYPE", {"collection_id": "{coll}"},
@@ -350,8 +367,9 @@ ROWS = [
            [("file", "notes.txt", "text/plain", BIN)]),
     mp_row("upload_nul_text_415", 415, "UNSUPPORTED_MEDIA_TYPE", {"collection_id": "{coll}"},
            [("file", "nul.txt", "text/plain", b"hello\x00world\x00" * 100)]),
-    mp_row("upload_pdf_named_txt_415", 415, "UNSUPPORTED_MEDIA_TYPE", {"collection_id": "{coll}"},
-           [("file", "fake.txt", "text/plain", PDF)]),
+    # Type by content, not by name: a PDF called .txt is still a PDF.
+    mp_row("upload_pdf_named_txt_is_pdf", 202, None, {"collection_id": "{coll}"},
+           [("file", "fake.txt", "text/plain", PDF + b"%named txt\n")], after=fails_readably),
     mp_row("upload_empty_file", 422, V, {"collection_id": "{coll}"},
            [("file", "empty.txt", "text/plain", b"")]),
     mp_row("upload_no_file_field", (400, 422), ("BAD_REQUEST", V), {"collection_id": "{coll}"}, []),

@@ -43,7 +43,7 @@ TEST(chunk_decode_rejects_corruption)
     chunk_rec_t cr;
     CHECK_EQ_INT(catalog_chunk_decode(v, 47, &cr), 0);
     CHECK_EQ_INT(catalog_chunk_decode(v, 46, &cr), ENGRAM_ECORRUPT);   /* truncated */
-    v[0] = 2;
+    v[0] = 3;
     CHECK_EQ_INT(catalog_chunk_decode(v, 47, &cr), ENGRAM_ECORRUPT);   /* unknown version */
     v[0] = 1;
     v[41] = 0xff;                                                      /* heading past the end */
@@ -52,4 +52,23 @@ TEST(chunk_decode_rejects_corruption)
     v[16] = 9;                                                         /* start > end */
     CHECK_EQ_INT(catalog_chunk_decode(v, 47, &cr), ENGRAM_ECORRUPT);
     for (size_t n = 0; n < 47; n++) CHECK_EQ_INT(catalog_chunk_decode(v, n, &cr), ENGRAM_ECORRUPT);
+}
+
+TEST(chunk_decode_version_2_has_a_page)
+{
+    unsigned char v[80];
+    memset(v, 0, sizeof v);
+    v[0] = 2;
+    v[20] = 5;                       /* end = 5 */
+    be32_put(v + 41, 7);             /* page 7 */
+    v[46] = 3;                       /* heading "Abc" */
+    memcpy(v + 47, "Abc", 3);
+    memcpy(v + 50, "\x28\xb5\x2f\xfd", 4);
+    chunk_rec_t cr;
+    REQUIRE(catalog_chunk_decode(v, 54, &cr) == 0);
+    CHECK_EQ_INT(cr.page, 7);
+    CHECK_EQ_INT(cr.heading_len, 3);
+    CHECK(memcmp(cr.heading, "Abc", 3) == 0);
+    CHECK_EQ_INT(cr.ztext_len, 4);
+    for (size_t n = 0; n < 54; n++) CHECK_EQ_INT(catalog_chunk_decode(v, n, &cr), ENGRAM_ECORRUPT);
 }
