@@ -93,9 +93,18 @@ int main(int argc, char **argv)
     }
     double build = ann_now() - t0;
     if (rc != 0) { fprintf(stderr, "build: %s\n", engram_strerror(rc)); return 1; }
-    store_info_t info;
-    store_get_info(st, &info);
-    printf("build %.3f %zu\n", build, info.used_bytes);
+    /* Index size: the pages of the two HNSW databases (the file itself also
+     * holds pages freed by the batches' rewrites, reused by later writes). */
+    size_t bytes = 0;
+    MDB_txn *txn;
+    if (store_read_begin(st, &txn) != 0) return 1;
+    for (int d = DB_HNSW_META; d <= DB_HNSW_NODES; d++) {
+        MDB_stat ms;
+        if (mdb_stat(txn, store_dbi(st, (store_db_t)d), &ms) != 0) return 1;
+        bytes += (ms.ms_branch_pages + ms.ms_leaf_pages + ms.ms_overflow_pages) * (size_t)ms.ms_psize;
+    }
+    store_read_end(st, txn);
+    printf("build %.3f %zu\n", build, bytes);
     fflush(stdout);
     hnsw_cache_t *c;
     if (hnsw_cache_new(st, &c) != 0) return 1;
