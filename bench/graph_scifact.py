@@ -80,7 +80,7 @@ def main():
 
     tmp = tempfile.mkdtemp(prefix="engram-bench-graph-")
     proc = subprocess.Popen([args.binary, "serve", "--listen", "127.0.0.1:0", "--data", tmp,
-                             "--log-level", "warn", "--ingest-threads", "2", "--rate-limit", "0"],
+                             "--log-level", "info", "--ingest-threads", "2", "--rate-limit", "0"],
                             stderr=subprocess.PIPE, text=True)
     port = None
     lines = []
