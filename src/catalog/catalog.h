@@ -108,7 +108,7 @@ int catalog_jobs_pending(store_t *st, ingest_job_t **jobs, size_t *n);
 /* The job's document bytes (decompressed, caller frees) and metadata needed
  * to process it. ENGRAM_ENOTFOUND if the document is gone. */
 int catalog_job_load(store_t *st, const ingest_job_t *job, char **bytes, size_t *len,
-                     char content_type[64], coll_config_t *cfg);
+                     char content_type[128], coll_config_t *cfg);
 /* Marks the document processing (progress 0..1). */
 int catalog_doc_progress(store_t *st, const ingest_job_t *job, const char *status, double progress);
 

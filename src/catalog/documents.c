@@ -695,7 +695,7 @@ int catalog_jobs_pending(store_t *st, ingest_job_t **jobs, size_t *n)
 }
 
 int catalog_job_load(store_t *st, const ingest_job_t *job, char **bytes, size_t *len,
-                     char content_type[64], coll_config_t *cfg)
+                     char content_type[128], coll_config_t *cfg)
 {
     *bytes = NULL;
     *len = 0;
@@ -715,7 +715,7 @@ int catalog_job_load(store_t *st, const ingest_job_t *job, char **bytes, size_t 
     store_read_end(st, txn);
     if (!rc) {
         const char *ct = json_get_str(rec, "content_type");
-        snprintf(content_type, 64, "%s", ct ? ct : "text/plain");
+        snprintf(content_type, 128, "%s", ct ? ct : "text/plain");
         *len = b.len;
         *bytes = buf_detach(&b, NULL);
         if (!*bytes) rc = ENGRAM_ENOMEM;

@@ -162,19 +162,49 @@ static doc_type_t type_of_mime(const char *mime)
     return DOC_BINARY;
 }
 
-/* Gives each chunk the page and section of the extracted span holding its
- * first byte (spans are in text order). */
-static void assign_spans(chunk_in_t *chunks, const chunk_span_t *cs, size_t n,
-                         const extract_result_t *ex)
+/* Chunks an extracted document page by page and section by section, so a
+ * chunk never straddles two and its page and heading are exact. *page_of
+ * and *heading_of get each chunk's span (NULL heading when none). */
+static int chunk_spans(const extract_result_t *ex, const coll_config_t *cfg, chunk_span_t **out,
+                       size_t *n_out, size_t **span_of)
 {
-    size_t s = 0;
-    for (size_t i = 0; i < n; i++) {
-        while (s + 1 < ex->n_spans && ex->spans[s].end <= cs[i].start) s++;
-        if (s < ex->n_spans && ex->spans[s].start <= cs[i].start && cs[i].start < ex->spans[s].end) {
-            chunks[i].page = (uint32_t)(ex->spans[s].page > 0 ? ex->spans[s].page : 0);
-            if (!chunks[i].heading) chunks[i].heading = ex->spans[s].heading;
+    chunk_span_t *all = NULL;
+    size_t n = 0, cap = 0;
+    size_t *owner = NULL;
+    int rc = 0;
+    for (size_t s = 0; s < ex->n_spans && !rc; s++) {
+        const extract_span_t *sp = &ex->spans[s];
+        chunk_span_t *part = NULL;
+        size_t m = 0;
+        rc = chunk_text(ex->text + sp->start, sp->end - sp->start, cfg->chunk_size,
+                        cfg->chunk_overlap, 0, &part, &m);
+        if (rc) break;
+        if (n + m > cap) {
+            size_t nc = (n + m) * 2 + 16;
+            chunk_span_t *na = eg_realloc(all, nc * sizeof *na);
+            size_t *no = na ? eg_realloc(owner, nc * sizeof *no) : NULL;
+            if (na) all = na;
+            if (no) owner = no;
+            if (!na || !no) { chunk_spans_free(part, m); rc = ENGRAM_ENOMEM; break; }
+            cap = nc;
         }
+        for (size_t i = 0; i < m; i++) {
+            all[n] = part[i];
+            all[n].start += sp->start;
+            all[n].end += sp->start;
+            owner[n++] = s;
+        }
+        eg_free(part); /* the spans moved into all; their headings are NULL */
     }
+    if (rc) {
+        chunk_spans_free(all, n);
+        eg_free(owner);
+        return rc;
+    }
+    *out = all;
+    *n_out = n;
+    *span_of = owner;
+    return 0;
 }
 
 static int stopping(ingest_t *in)
@@ -188,11 +218,12 @@ static int stopping(ingest_t *in)
 static void process(ingest_t *in, tokenizer_t *tok, const ingest_job_t *job)
 {
     extract_result_t ex = {0};
+    size_t *span_of = NULL;
     graph_chunk_t *graphs = NULL;
     float *vecs = NULL;
     uint32_t dim = 0;
     char err[256] = "";
-    char *bytes = NULL, ctype[64];
+    char *bytes = NULL, ctype[128];
     size_t len = 0;
     coll_config_t cfg;
     buf_t text = BUF_INIT;
@@ -234,8 +265,11 @@ static void process(ingest_t *in, tokenizer_t *tok, const ingest_job_t *job)
     if (text.err) { rc = text.err; goto fail; }
     if (stopping(in)) goto left;
     int markdown = type == DOC_MARKDOWN;
-    rc = chunk_text(text.data ? text.data : "", text.len, cfg.chunk_size, cfg.chunk_overlap,
-                    markdown, &spans, &n);
+    if (extracted)
+        rc = chunk_spans(&ex, &cfg, &spans, &n, &span_of);
+    else
+        rc = chunk_text(text.data ? text.data : "", text.len, cfg.chunk_size, cfg.chunk_overlap,
+                        markdown, &spans, &n);
     if (rc) goto fail;
     if (n == 0) {
         catalog_doc_fail(in->st, job, "the document contains no text");
@@ -252,7 +286,10 @@ static void process(ingest_t *in, tokenizer_t *tok, const ingest_job_t *job)
         chunks[i].token_count = spans[i].token_count;
         chunks[i].heading = spans[i].heading;
     }
-    if (extracted) assign_spans(chunks, spans, n, &ex);
+    for (size_t i = 0; span_of && i < n; i++) {
+        chunks[i].page = ex.spans[span_of[i]].page > 0 ? (uint32_t)ex.spans[span_of[i]].page : 0;
+        chunks[i].heading = ex.spans[span_of[i]].heading;
+    }
     if (stopping(in)) goto left;
     catalog_doc_progress(in->st, job, "processing", 0.5);
     rc = embed_chunks(in, &cfg, chunks, n, &vecs, &dim, err, sizeof err);
@@ -283,6 +320,7 @@ fail:
     else
         catalog_doc_fail(in->st, job, "processing failed; see the server log for the request");
 done:
+    eg_free(span_of);
     extract_result_free(&ex);
     extract_graph_free(graphs, n);
     eg_free(vecs);
