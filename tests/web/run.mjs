@@ -1,0 +1,292 @@
+// run.mjs - engram's web page in headless Chromium (Debian's chromium,
+// driven by playwright-core), against a real server started by
+// tests/extra/web.sh.
+//
+// Environment: ENGRAM_TEST_URL (http://127.0.0.1:PORT), ENGRAM_TEST_EMAIL and
+// ENGRAM_TEST_PASSWORD (a registered user), ENGRAM_ARTIFACTS (where the
+// screenshots go), CHROMIUM (default /usr/bin/chromium).
+//
+// What a user does, in order: open the page, sign in (a wrong password
+// first), create a collection, upload a file through the file input, watch
+// its status reach completed, search (keyword, explain on, then graph),
+// chat (the answer streams in over SSE; a source opens its chunk), add and
+// delete a memory, open the knowledge graph and select an entity, look at
+// it on a phone-sized screen, sign out. Each step prints PASS name or
+// FAIL name: why; a failed step stops the run (later steps need it). The
+// page must log no console errors (a CSP violation would be one).
+import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const URL = process.env.ENGRAM_TEST_URL;
+const EMAIL = process.env.ENGRAM_TEST_EMAIL;
+const PASSWORD = process.env.ENGRAM_TEST_PASSWORD;
+const ART = process.env.ENGRAM_ARTIFACTS || "build/test-artifacts/web";
+const STEP_MS = 15000;
+if (!URL || !EMAIL || !PASSWORD) {
+  console.log("FAIL web.setup: ENGRAM_TEST_URL, ENGRAM_TEST_EMAIL and ENGRAM_TEST_PASSWORD are needed");
+  process.exit(1);
+}
+mkdirSync(ART, { recursive: true });
+
+let failed = 0;
+class StepFailure extends Error {}
+
+async function step(name, fn) {
+  const t0 = Date.now();
+  try {
+    await fn();
+    console.log(`PASS web.${name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    failed++;
+    const why = (e && e.message ? e.message : String(e)).split("\n").slice(0, 6).join(" | ");
+    console.log(`FAIL web.${name}: ${why}`);
+    throw new StepFailure(name);
+  }
+}
+
+function check(cond, msg) {
+  if (!cond) throw new Error(msg);
+}
+
+const DOC = [
+  "# Notes on the Analytical Engine",
+  "",
+  "Ada Lovelace wrote the first published program for the Analytical Engine, a machine designed by",
+  "Charles Babbage in London. The engine used punched cards borrowed from the Jacquard loom.",
+  "",
+  "## The mill and the store",
+  "",
+  "The mill performed the arithmetic while the store held one thousand numbers of fifty digits.",
+  "Luigi Menabrea described the engine in a paper that Ada Lovelace translated and annotated.",
+  "",
+].join("\n");
+
+async function main() {
+  const profile = mkdtempSync(join(tmpdir(), "engram-web-chromium-"));
+  const consoleErrors = [];
+  let ctx;
+  try {
+    ctx = await chromium.launchPersistentContext(profile, {
+      executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+      headless: true,
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      viewport: { width: 1280, height: 860 },
+      timeout: 30000,
+    });
+  } catch (e) {
+    console.log("FAIL web.launch_chromium: " + String(e.message || e).split("\n")[0]);
+    rmSync(profile, { recursive: true, force: true });
+    process.exit(1);
+  }
+  ctx.setDefaultTimeout(STEP_MS);
+  const page = ctx.pages()[0] || (await ctx.newPage());
+  page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
+  page.on("pageerror", (e) => consoleErrors.push("page error: " + e.message));
+  const shot = (name) => page.screenshot({ path: join(ART, name + ".png"), fullPage: true });
+  const collName = "web-test " + Date.now().toString(36);
+
+  try {
+    await step("served_with_headers", async () => {
+      const r = await fetch(URL + "/");
+      check(r.status === 200, "GET / answered " + r.status);
+      check((r.headers.get("content-type") || "").startsWith("text/html"), "content-type " + r.headers.get("content-type"));
+      const csp = r.headers.get("content-security-policy") || "";
+      check(/default-src 'none'/.test(csp) && /script-src 'self'/.test(csp) && !/unsafe-inline/.test(csp), "CSP: " + csp);
+      const etag = r.headers.get("etag");
+      check(etag && /^"[0-9a-f]+"$/.test(etag), "ETag: " + etag);
+      const again = await fetch(URL + "/", { headers: { "If-None-Match": etag } });
+      check(again.status === 304, "revalidation answered " + again.status);
+      const js = await fetch(URL + "/assets/app.js");
+      check(js.status === 200 && (js.headers.get("content-type") || "").startsWith("text/javascript"), "app.js: " + js.status + " " + js.headers.get("content-type"));
+      const css = await fetch(URL + "/assets/app.css");
+      check(css.status === 200 && (css.headers.get("content-type") || "").startsWith("text/css"), "app.css: " + css.status);
+      const none = await fetch(URL + "/assets/nothing.js");
+      check(none.status === 404, "a missing asset answered " + none.status);
+    });
+
+    await step("sign_in_form_first", async () => {
+      await page.goto(URL + "/");
+      await page.locator("#signin-form").waitFor({ state: "visible" });
+      check(await page.locator("#app-view").isHidden(), "the app shows before signing in");
+    });
+
+    await step("wrong_password_message", async () => {
+      await page.getByLabel("Email").fill(EMAIL);
+      await page.getByLabel("Password").fill("not-the-password");
+      await page.getByRole("button", { name: "Sign in" }).click();
+      const err = page.locator("#signin-error");
+      await err.waitFor({ state: "visible" });
+      check(/wrong email or password/i.test(await err.textContent()), "message: " + (await err.textContent()));
+      await shot("01-sign-in");
+    });
+
+    await step("sign_in", async () => {
+      await page.getByLabel("Password").fill(PASSWORD);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.locator("#app-view").waitFor({ state: "visible" });
+      await page.locator("#workspace-list li").first().waitFor();
+      const ws = await page.locator("#workspace-list").textContent();
+      check(/admin/.test(ws), "the personal workspace with role admin is not listed: " + ws);
+    });
+
+    await step("create_collection", async () => {
+      await page.getByLabel("New collection").fill(collName);
+      await page.getByRole("button", { name: "Create", exact: true }).click();
+      const current = page.locator('.coll-pick[aria-current="true"]');
+      await current.filter({ hasText: collName }).waitFor();
+      await page.locator("#panel-documents .coll-name", { hasText: collName }).waitFor();
+    });
+
+    await step("upload_status_completed", async () => {
+      await page.locator("#file-input").setInputFiles({ name: "engine-notes.md", mimeType: "text/markdown", buffer: Buffer.from(DOC) });
+      const item = page.locator(".upload", { hasText: "engine-notes.md" });
+      await item.waitFor();
+      await item.locator(".up-status", { hasText: /completed/ }).waitFor({ timeout: 30000 });
+      const row = page.locator("#doc-rows tr", { hasText: "engine-notes.md" });
+      await row.locator(".status", { hasText: "completed" }).waitFor();
+      const chunks = (await row.locator('td[data-label="Chunks"]').textContent()).trim();
+      check(/^[1-9]\d*$/.test(chunks), "chunks column: " + chunks);
+      check((await item.locator("progress").getAttribute("value")) === "1", "the progress bar did not reach 1");
+      await page.locator('.coll-pick[aria-current="true"]', { hasText: "1 doc" }).waitFor();
+      await shot("02-documents");
+    });
+
+    await step("search_keyword_explain", async () => {
+      await page.getByRole("tab", { name: "Search" }).click();
+      await page.getByRole("searchbox", { name: /^Search/ }).fill("punched cards Jacquard");
+      await page.locator('label[for="mode-keyword"]').click();
+      await page.getByRole("button", { name: "Search", exact: true }).click();
+      const first = page.locator("#search-results .result").first();
+      await first.waitFor();
+      check(/Jacquard/.test(await first.locator(".snippet").textContent()), "the first result lacks the words searched");
+      check(/keyword/.test(await page.locator("#search-status").textContent()), "status: " + (await page.locator("#search-status").textContent()));
+      check((await page.locator("dl.explain").count()) === 0, "explain shown before it was asked for");
+      await page.getByLabel("Explain scores").check();
+      await page.locator("#search-results dl.explain").first().waitFor();
+      const x = await page.locator("#search-results dl.explain").first().textContent();
+      check(/BM25/.test(x) && /rank 1/.test(x) && /Vector/.test(x), "explain: " + x);
+      await shot("03-search");
+    });
+
+    await step("search_graph_mode_answers", async () => {
+      await page.locator('label[for="mode-graph"]').click(); /* re-runs the search */
+      await page.waitForFunction(() => {
+        const s = document.getElementById("search-status").textContent;
+        const e = document.getElementById("search-error");
+        return /graph/.test(s) || !e.hidden;
+      });
+      const err = page.locator("#search-error");
+      if (await err.isVisible()) {
+        const t = await err.textContent();
+        check(t.length > 10 && !/\{/.test(t), "the error is not a readable message: " + t);
+      }
+      await page.locator('label[for="mode-keyword"]').click();
+    });
+
+    await step("chat_streams_with_sources", async () => {
+      await page.getByRole("tab", { name: "Chat" }).click();
+      const input = page.getByLabel("Message");
+      await input.fill("Who wrote the first program for the Analytical Engine?");
+      const resp = page.waitForResponse((r) => r.url().endsWith("/api/v1/chat"));
+      await input.press("Enter");
+      const r = await resp;
+      check(r.status() === 200, "POST /chat answered " + r.status());
+      check((r.headers()["content-type"] || "").startsWith("text/event-stream"), "not an event stream: " + r.headers()["content-type"]);
+      const answer = page.locator(".msg.assistant").last();
+      await answer.locator(".source-list button").first().waitFor();
+      check((await answer.locator(".msg-text[aria-busy]").count()) === 0, "still marked busy after the answer");
+      const text = await answer.locator(".msg-text").textContent();
+      check(/Lovelace/.test(text), "the answer does not quote the document: " + text.slice(0, 200));
+      check(!/Error:/.test(await answer.textContent()), "an error was shown: " + (await answer.textContent()).slice(0, 200));
+      await shot("04-chat");
+      await answer.locator(".source-list button").first().click();
+      const dlg = page.locator("#chunk-dialog");
+      await dlg.waitFor({ state: "visible" });
+      await page.locator("#chunk-meta", { hasText: /Chunk \d+ of \d+/ }).waitFor();
+      const body = await page.locator("#chunk-body").textContent();
+      check(/Analytical Engine/.test(body), "the source does not show the chunk: " + body.slice(0, 120));
+      await shot("05-source");
+      await page.keyboard.press("Escape");
+      await dlg.waitFor({ state: "hidden" });
+    });
+
+    await step("memories_add_delete", async () => {
+      await page.getByRole("tab", { name: "Memories" }).click();
+      await page.getByLabel("New memory").fill("I prefer answers with dates.");
+      await page.getByRole("button", { name: "Add", exact: true }).click();
+      const item = page.locator("#memory-list .memory", { hasText: "I prefer answers with dates." });
+      await item.waitFor();
+      await item.getByRole("button", { name: /Delete memory/ }).click();
+      await item.waitFor({ state: "detached" });
+    });
+
+    await step("graph_view", async () => {
+      await page.getByRole("tab", { name: "Graph" }).click();
+      await page.waitForFunction(() => document.getElementById("graph-status").textContent && !/Loading/.test(document.getElementById("graph-status").textContent));
+      const status = await page.locator("#graph-status").textContent();
+      const nodes = page.locator("#graph-svg .node");
+      if ((await nodes.count()) > 0) {
+        await nodes.first().focus();
+        await page.keyboard.press("Enter");
+        await page.locator("#graph-detail h3").waitFor();
+        await page.locator("#graph-detail").locator("text=/mention/").waitFor();
+      } else {
+        check(/No entities|no knowledge graph/.test(status), "neither a graph nor a reason: " + status);
+      }
+      await shot("06-graph");
+    });
+
+    await step("keyboard_tabs", async () => {
+      await page.getByRole("tab", { name: "Graph" }).focus();
+      await page.keyboard.press("Home");
+      check((await page.getByRole("tab", { name: "Documents" }).getAttribute("aria-selected")) === "true", "Home did not select the first tab");
+      await page.keyboard.press("ArrowRight");
+      check((await page.getByRole("tab", { name: "Search" }).getAttribute("aria-selected")) === "true", "ArrowRight did not move to Search");
+      check(await page.locator("#panel-search").isVisible(), "the Search panel is hidden");
+    });
+
+    await step("phone_layout", async () => {
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.getByRole("tab", { name: "Documents" }).click();
+      const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+      check(wide <= 390, "the page is wider than the phone screen: " + wide + "px");
+      await shot("07-phone-documents");
+      await page.getByRole("tab", { name: "Chat" }).click();
+      const wide2 = await page.evaluate(() => document.documentElement.scrollWidth);
+      check(wide2 <= 390, "the chat is wider than the phone screen: " + wide2 + "px");
+      await shot("08-phone-chat");
+      await page.setViewportSize({ width: 1280, height: 860 });
+    });
+
+    await step("sign_out", async () => {
+      await page.getByRole("button", { name: "Sign out" }).click();
+      await page.locator("#signin-form").waitFor({ state: "visible" });
+      await page.reload();
+      await page.locator("#signin-form").waitFor({ state: "visible" });
+      const r = await page.evaluate(async () => (await fetch("/api/v1/collections", { credentials: "same-origin" })).status);
+      check(r === 401, "the API still accepts the browser after sign-out: " + r);
+    });
+
+    await step("no_console_errors", async () => {
+      /* the wrong password and the check after sign-out log their 401s */
+      const real = consoleErrors.filter((m) => !/status of 401/.test(m));
+      check(real.length === 0, real.slice(0, 3).join(" | "));
+    });
+  } catch (e) {
+    if (!(e instanceof StepFailure)) {
+      failed++;
+      console.log("FAIL web.run: " + (e && e.stack ? e.stack.split("\n").slice(0, 3).join(" | ") : e));
+    }
+    await shot("zz-failure").catch(() => {});
+    if (consoleErrors.length) console.log("    console: " + consoleErrors.slice(0, 5).join(" | "));
+  } finally {
+    await ctx.close().catch(() => {});
+    rmSync(profile, { recursive: true, force: true });
+  }
+  process.exit(failed ? 1 : 0);
+}
+
+main();
