@@ -5,7 +5,7 @@
  */
 #include "api/web.h"
 
-/* web/app.css: 17243 bytes */
+/* web/app.css: 17283 bytes */
 static const char asset_0[] =
     "/*\n"
     " * app.css - the look of engram's web page: system fonts only (nothing is\n"
@@ -212,9 +212,10 @@ static const char asset_0[] =
     ".upload.failed { border-color: var(--danger); }\n"
     ".upload.failed .up-status { color: var(--danger); }\n"
     ".upload.done .up-status { color: var(--ok); }\n"
-    ".up-line { display: flex; justify-content: space-between; gap: 0.75rem; }\n"
-    ".up-name { font-weight: 600; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }\n"
-    ".up-status { color: var(--muted); white-space: nowrap; }\n"
+    ".up-line { display: flex; flex-wrap: wrap; justify-content: space-between; gap: 0 0.75rem; }\n"
+    ".up-name { font-weight: 600; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; max-wid"
+    "th: 100%; }\n"
+    ".up-status { color: var(--muted); overflow-wrap: anywhere; }\n"
     "progress { width: 100%; height: 0.4rem; accent-color: var(--accent); }\n"
     "table.docs { width: 100%; border-collapse: collapse; margin-top: 0.5rem; }\n"
     ".docs th, .docs td { text-align: left; padding: 0.5rem 0.4rem; border-bottom: 1px solid var(--line);"
@@ -364,7 +365,7 @@ static const char asset_0[] =
     "  .docs td[data-label=\"Chunks\"]::before { content: \"chunks: \"; color: var(--muted); }\n"
     "  .segmented label { padding: 0.35rem 0.55rem; font-size: 0.88rem; }\n"
     "  .tabs { padding: 0.25rem 0.25rem 0; gap: 0; }\n"
-    "  .tabs [role=\"tab\"] { padding: 0.5rem 0.45rem; font-size: 0.9rem; flex: 1 0 auto; }\n"
+    "  .tabs [role=\"tab\"] { padding: 0.5rem 0.3rem; font-size: 0.88rem; flex: 1 0 auto; }\n"
     "  .sidebar { gap: 0.6rem; }\n"
     "  .sidebar > section { padding: 0.7rem; }\n"
     "  .msg { max-width: 100%; }\n"
@@ -1709,7 +1710,7 @@ static const char asset_2[] =
     "</html>\n";
 
 const web_asset_t web_assets[] = {
-    {"app.css", "text/css; charset=utf-8", "\"c77dd12d7aa40649\"", asset_0, 17243},
+    {"app.css", "text/css; charset=utf-8", "\"28f14124993ca44c\"", asset_0, 17283},
     {"app.js", "text/javascript; charset=utf-8", "\"0f3ea583d326f7bb\"", asset_1, 41012},
     {"index.html", "text/html; charset=utf-8", "\"2025e2cf59923e62\"", asset_2, 11582},
 };
