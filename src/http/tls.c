@@ -34,6 +34,7 @@
 
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
+#include <mbedtls/entropy_poll.h>
 #include <mbedtls/error.h>
 #include <mbedtls/net_sockets.h>
 #include <mbedtls/pk.h>
@@ -112,6 +113,17 @@ static int entropy_getrandom(void *data, unsigned char *out, size_t len, size_t 
     *olen = got;
     return 0;
 }
+
+#if defined(MBEDTLS_ENTROPY_HARDWARE_ALT)
+/* The static build (tools/static/build.sh) compiles mbedTLS without its
+ * platform source, which would read /dev/urandom (absent in an empty
+ * chroot), and with this hook instead: every mbedtls_entropy context of the
+ * process - ours and libcurl's - then polls getrandom(). */
+int mbedtls_hardware_poll(void *data, unsigned char *output, size_t len, size_t *olen)
+{
+    return entropy_getrandom(data, output, len, olen);
+}
+#endif
 
 static int rng_locked(void *p, unsigned char *out, size_t len)
 {
