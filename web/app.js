@@ -89,7 +89,9 @@ async function errorFrom(res) {
     code = (body.error && body.error.code) || "";
   } catch (_) { /* not JSON */ }
   if (!msg) msg = "The server answered " + res.status + " " + res.statusText;
-  return new ApiError(res.status, code, msg);
+  const err = new ApiError(res.status, code, msg);
+  err.retryAfter = parseInt(res.headers.get("Retry-After") || "", 10) || 0;
+  return err;
 }
 
 /* method, path under /api/v1, optional JSON body or FormData. opts.raw:
@@ -424,7 +426,10 @@ async function uploadOne(c, file) {
 }
 
 /* Polls GET /documents/{id}/status until completed or failed, updating the
- * upload item (if any), then the document list and the counts. */
+ * upload item (if any), then the document list and the counts. The pace
+ * slows with time and with the number of documents polled at once, so a
+ * big drop stays well under the server's per-user rate limit; a 429, 503
+ * or a lost connection waits (Retry-After when given) and tries again. */
 function pollStatus(id, ui) {
   let delay = 300;
   const tick = async () => {
@@ -433,6 +438,11 @@ function pollStatus(id, ui) {
     try {
       s = await api("GET", "/documents/" + id + "/status");
     } catch (e) {
+      if (state.signedIn && (e.status === 429 || e.status === 503 || e.status === 0)) {
+        if (ui) ui.text.textContent = "waiting for the server…";
+        state.polls.set(id, setTimeout(tick, Math.max(e.retryAfter * 1000, 3000)));
+        return;
+      }
       state.polls.delete(id);
       if (ui) { ui.text.textContent = "status unknown: " + e.message; ui.item.classList.add("failed"); }
       return;
@@ -457,7 +467,8 @@ function pollStatus(id, ui) {
       refreshCollectionCounts();
       return;
     }
-    delay = Math.min(delay * 1.4, 2000);
+    delay = Math.min(Math.max(delay * 1.4, state.polls.size * 150), 10000);
+    if (state.polls.size <= 4) delay = Math.min(delay, 2000);
     state.polls.set(id, setTimeout(tick, delay));
   };
   state.polls.set(id, setTimeout(tick, 150));

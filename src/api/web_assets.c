@@ -372,7 +372,7 @@ static const char asset_0[] =
     "  .chat-log { max-height: 55vh; }\n"
     "}\n";
 
-/* web/app.js: 41012 bytes */
+/* web/app.js: 41695 bytes */
 static const char asset_1[] =
     "/*\n"
     " * app.js - engram's web page: sign in, collections, uploads with live\n"
@@ -465,7 +465,9 @@ static const char asset_1[] =
     "    code = (body.error && body.error.code) || \"\";\n"
     "  } catch (_) { /* not JSON */ }\n"
     "  if (!msg) msg = \"The server answered \" + res.status + \" \" + res.statusText;\n"
-    "  return new ApiError(res.status, code, msg);\n"
+    "  const err = new ApiError(res.status, code, msg);\n"
+    "  err.retryAfter = parseInt(res.headers.get(\"Retry-After\") || \"\", 10) || 0;\n"
+    "  return err;\n"
     "}\n"
     "\n"
     "/* method, path under /api/v1, optional JSON body or FormData. opts.raw:\n"
@@ -813,7 +815,10 @@ static const char asset_1[] =
     "}\n"
     "\n"
     "/* Polls GET /documents/{id}/status until completed or failed, updating the\n"
-    " * upload item (if any), then the document list and the counts. */\n"
+    " * upload item (if any), then the document list and the counts. The pace\n"
+    " * slows with time and with the number of documents polled at once, so a\n"
+    " * big drop stays well under the server's per-user rate limit; a 429, 503\n"
+    " * or a lost connection waits (Retry-After when given) and tries again. */\n"
     "function pollStatus(id, ui) {\n"
     "  let delay = 300;\n"
     "  const tick = async () => {\n"
@@ -822,6 +827,11 @@ static const char asset_1[] =
     "    try {\n"
     "      s = await api(\"GET\", \"/documents/\" + id + \"/status\");\n"
     "    } catch (e) {\n"
+    "      if (state.signedIn && (e.status === 429 || e.status === 503 || e.status === 0)) {\n"
+    "        if (ui) ui.text.textContent = \"waiting for the server\342\200\246\";\n"
+    "        state.polls.set(id, setTimeout(tick, Math.max(e.retryAfter * 1000, 3000)));\n"
+    "        return;\n"
+    "      }\n"
     "      state.polls.delete(id);\n"
     "      if (ui) { ui.text.textContent = \"status unknown: \" + e.message; ui.item.classList.add(\"failed\""
     "); }\n"
@@ -848,7 +858,8 @@ static const char asset_1[] =
     "      refreshCollectionCounts();\n"
     "      return;\n"
     "    }\n"
-    "    delay = Math.min(delay * 1.4, 2000);\n"
+    "    delay = Math.min(Math.max(delay * 1.4, state.polls.size * 150), 10000);\n"
+    "    if (state.polls.size <= 4) delay = Math.min(delay, 2000);\n"
     "    state.polls.set(id, setTimeout(tick, delay));\n"
     "  };\n"
     "  state.polls.set(id, setTimeout(tick, 150));\n"
@@ -1711,7 +1722,7 @@ static const char asset_2[] =
 
 const web_asset_t web_assets[] = {
     {"app.css", "text/css; charset=utf-8", "\"28f14124993ca44c\"", asset_0, 17283},
-    {"app.js", "text/javascript; charset=utf-8", "\"0f3ea583d326f7bb\"", asset_1, 41012},
+    {"app.js", "text/javascript; charset=utf-8", "\"13ac2e8154abfa07\"", asset_1, 41695},
     {"index.html", "text/html; charset=utf-8", "\"2025e2cf59923e62\"", asset_2, 11582},
 };
 const size_t web_assets_count = sizeof web_assets / sizeof web_assets[0];

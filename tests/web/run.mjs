@@ -105,6 +105,14 @@ async function main() {
       check(css.status === 200 && (css.headers.get("content-type") || "").startsWith("text/css"), "app.css: " + css.status);
       const none = await fetch(URL + "/assets/nothing.js");
       check(none.status === 404, "a missing asset answered " + none.status);
+      const idx = await fetch(URL + "/assets/index.html");
+      check(idx.status === 404, "/assets/index.html answered " + idx.status + " (the page has one address)");
+      const list = await fetch(URL + "/", { headers: { "If-None-Match": '"0000", W/' + etag } });
+      check(list.status === 304, "a list naming the weak ETag answered " + list.status);
+      const other = await fetch(URL + "/", { headers: { "If-None-Match": '"0000"' } });
+      check(other.status === 200 && (await other.text()).includes("<!doctype html>"), "another ETag answered " + other.status);
+      const head = await fetch(URL + "/", { method: "HEAD" });
+      check(head.status === 200 && (await head.text()) === "", "HEAD / answered " + head.status);
     });
 
     await step("sign_in_form_first", async () => {
