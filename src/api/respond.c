@@ -83,8 +83,13 @@ void api_fail(api_call_t *c, int status, const char *what)
         return;
     case ENGRAM_EFULL:
     case -ENOSPC:
-        log_error("%s: storage full: %s", what, engram_strerror(status));
-        api_error(c, 503, "UNAVAILABLE", NULL, "storage is full; nothing was changed");
+    case -EIO:
+    case ENGRAM_EIO:
+        /* A failed commit leaves the store as it was (LMDB reports a full
+         * disk as a short write, EIO): say so instead of a bare 500. */
+        log_error("%s: storage: %s", what, engram_strerror(status));
+        api_error(c, 503, "UNAVAILABLE", NULL,
+                  "storage could not commit (disk full or failing); nothing was changed");
         return;
     case ENGRAM_ENOMEM:
         api_error(c, 503, "UNAVAILABLE", NULL, "the server is out of memory; try again");

@@ -313,9 +313,14 @@ left:
     goto done;
 fail:
     log_error("ingest: document %llu failed: %s", (unsigned long long)job->doc, engram_strerror(rc));
-    if (rc == ENGRAM_EFULL || rc == -ENOSPC)
-        catalog_doc_fail(in->st, job, "storage is full: free disk space and upload again");
-    else if (rc == ENGRAM_ENOMEM)
+    if (rc == ENGRAM_EFULL || rc == -ENOSPC || rc == -EIO || rc == ENGRAM_EIO) {
+        /* The disk may have room again later: the job stays, and the
+         * document is processed again at the next start. */
+        log_warn("ingest: document %llu left queued until the next start (storage failed)",
+                 (unsigned long long)job->doc);
+        goto done;
+    }
+    if (rc == ENGRAM_ENOMEM)
         catalog_doc_fail(in->st, job, "the server ran out of memory processing this document");
     else
         catalog_doc_fail(in->st, job, "processing failed; see the server log for the request");

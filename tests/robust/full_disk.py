@@ -3,7 +3,7 @@
 Mounts a small tmpfs (16 MiB; root needed - without it this FAILS with the
 reason, it never passes silently), serves from it, and uploads poorly
 compressible documents until the server refuses. Then checks:
-  * the refusals are clean answers (503 "storage is full" or 500 with the
+  * the refusals are clean answers (503 "storage could not commit"), never a
     error shape), never a crash or a hang; the server stays up;
   * every acknowledged upload is still readable and reads/searches are
     served while the disk is full;
@@ -81,7 +81,7 @@ def run(binary, size="16m", seed=1, log=print):
         if not srv.alive():
             P.append("server died when the disk filled: " + srv.tail(20))
             return res
-        bad = [s for s in refusals if s not in (500, 503, 507)]
+        bad = [s for s in refusals if s != 503]
         if bad:
             P.append("unexpected refusal statuses %r" % bad)
         # reads still served with the disk full
@@ -104,7 +104,10 @@ def run(binary, size="16m", seed=1, log=print):
         srv.kill()
         srv.start()
         cl = Client(srv.port, timeout=30)
-        deadline = time.time() + 120
+        # Documents whose commit met the full disk stay queued and are
+        # processed now (each is 6,000 distinct words: slow under ASan).
+        t_restart = time.time()
+        deadline = time.time() + 300
         final = {}
         for d in acked:
             while True:
@@ -119,6 +122,7 @@ def run(binary, size="16m", seed=1, log=print):
                 res.setdefault("failed_messages", {})
                 res["failed_messages"][msg] = res["failed_messages"].get(msg, 0) + 1
         res["after_restart"] = final
+        res["resume_s"] = round(time.time() - t_restart, 1)
         for st in final:
             if st not in ("completed", "failed"):
                 P.append("%d acknowledged documents %s after restart" % (final[st], st))
