@@ -564,6 +564,12 @@ async function runSearch() {
   }
 }
 
+/* One side of an explain breakdown: score and rank, or why there is none. */
+function side(score, rank, notRun) {
+  if (rank) return fmtScore(score) + " (rank " + rank + ")";
+  return notRun ? "– (not searched in this mode)" : "– (not found by this side)";
+}
+
 function renderResults(r, explain) {
   const ms = typeof r.processing_time_ms === "number" ? " in " + r.processing_time_ms.toFixed(1) + " ms" : "";
   $("search-status").textContent = r.total_results
@@ -586,8 +592,8 @@ function renderResults(r, explain) {
         el("span", { class: "score", title: "score", text: fmtScore(h.score) })),
       el("p", { class: "snippet", text }),
       explain && x ? el("dl", { class: "explain" },
-        el("dt", { text: "BM25" }), el("dd", { text: fmtScore(x.bm25) + (x.bm25_rank ? " (rank " + x.bm25_rank + ")" : " (not found)") }),
-        el("dt", { text: "Vector" }), el("dd", { text: fmtScore(x.vector) + (x.vector_rank ? " (rank " + x.vector_rank + ")" : " (not found)") })) : null);
+        el("dt", { text: "BM25" }), el("dd", { text: side(x.bm25, x.bm25_rank, r.mode === "semantic") }),
+        el("dt", { text: "Vector" }), el("dd", { text: side(x.vector, x.vector_rank, r.mode === "keyword") })) : null);
   }));
 }
 

@@ -372,7 +372,7 @@ static const char asset_0[] =
     "  .chat-log { max-height: 55vh; }\n"
     "}\n";
 
-/* web/app.js: 41695 bytes */
+/* web/app.js: 41891 bytes */
 static const char asset_1[] =
     "/*\n"
     " * app.js - engram's web page: sign in, collections, uploads with live\n"
@@ -959,6 +959,12 @@ static const char asset_1[] =
     "  }\n"
     "}\n"
     "\n"
+    "/* One side of an explain breakdown: score and rank, or why there is none. */\n"
+    "function side(score, rank, notRun) {\n"
+    "  if (rank) return fmtScore(score) + \" (rank \" + rank + \")\";\n"
+    "  return notRun \? \"\342\200\223 (not searched in this mode)\" : \"\342\200\223 (not found by this side)\";\n"
+    "}\n"
+    "\n"
     "function renderResults(r, explain) {\n"
     "  const ms = typeof r.processing_time_ms === \"number\" \? \" in \" + r.processing_time_ms.toFixed(1) + \""
     " ms\" : \"\";\n"
@@ -983,10 +989,10 @@ static const char asset_1[] =
     "        el(\"span\", { class: \"score\", title: \"score\", text: fmtScore(h.score) })),\n"
     "      el(\"p\", { class: \"snippet\", text }),\n"
     "      explain && x \? el(\"dl\", { class: \"explain\" },\n"
-    "        el(\"dt\", { text: \"BM25\" }), el(\"dd\", { text: fmtScore(x.bm25) + (x.bm25_rank \? \" (rank \" + x"
-    ".bm25_rank + \")\" : \" (not found)\") }),\n"
-    "        el(\"dt\", { text: \"Vector\" }), el(\"dd\", { text: fmtScore(x.vector) + (x.vector_rank \? \" (rank"
-    " \" + x.vector_rank + \")\" : \" (not found)\") })) : null);\n"
+    "        el(\"dt\", { text: \"BM25\" }), el(\"dd\", { text: side(x.bm25, x.bm25_rank, r.mode === \"semantic\""
+    ") }),\n"
+    "        el(\"dt\", { text: \"Vector\" }), el(\"dd\", { text: side(x.vector, x.vector_rank, r.mode === \"key"
+    "word\") })) : null);\n"
     "  }));\n"
     "}\n"
     "\n"
@@ -1722,7 +1728,7 @@ static const char asset_2[] =
 
 const web_asset_t web_assets[] = {
     {"app.css", "text/css; charset=utf-8", "\"28f14124993ca44c\"", asset_0, 17283},
-    {"app.js", "text/javascript; charset=utf-8", "\"13ac2e8154abfa07\"", asset_1, 41695},
+    {"app.js", "text/javascript; charset=utf-8", "\"b1288acb82adaaac\"", asset_1, 41891},
     {"index.html", "text/html; charset=utf-8", "\"2025e2cf59923e62\"", asset_2, 11582},
 };
 const size_t web_assets_count = sizeof web_assets / sizeof web_assets[0];

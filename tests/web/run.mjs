@@ -199,7 +199,11 @@ async function main() {
       await page.getByLabel("Explain scores").check();
       await page.locator("#search-results dl.explain").first().waitFor();
       const x = await page.locator("#search-results dl.explain").first().textContent();
-      check(/BM25/.test(x) && /rank 1/.test(x) && /Vector/.test(x), "explain: " + x);
+      check(/BM25\s*[\d.]+ \(rank 1\)/.test(x) && /Vector.*not searched/.test(x), "keyword explain: " + x);
+      await page.locator('label[for="mode-hybrid"]').click(); /* re-runs the search */
+      await page.locator("#search-status", { hasText: "(hybrid)" }).waitFor();
+      const hx = await page.locator("#search-results dl.explain").first().textContent();
+      check(/BM25\s*[\d.]+ \(rank 1\)/.test(hx) && /Vector\s*[\d.]+ \(rank \d+\)/.test(hx), "hybrid explain: " + hx);
       await shot("03-search");
     });
 
@@ -347,6 +351,10 @@ async function main() {
       const wide2 = await page.evaluate(() => document.documentElement.scrollWidth);
       check(wide2 <= 390, "the chat is wider than the phone screen: " + wide2 + "px");
       await shot("08-phone-chat");
+      await page.emulateMedia({ colorScheme: "dark" });
+      await page.getByRole("tab", { name: "Search" }).click();
+      await shot("09-phone-search-dark");
+      await page.emulateMedia({ colorScheme: "light" });
       await page.setViewportSize({ width: 1280, height: 860 });
     });
 
