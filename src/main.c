@@ -23,6 +23,7 @@
 #include "config.h"
 #include "eval/beir.h"
 #include "http/http.h"
+#include "index/hnsw.h"
 #include "ingest/ingest.h"
 #include "ops/backup.h"
 #include "model/extract_entities.h"
@@ -127,6 +128,13 @@ static int cmd_serve(int argc, char **argv)
         return 1;
     }
     api_t api = {.st = st, .embedders = reg, .cfg = &cfg, .started_ms = time_now_ms()};
+    if (hnsw_cache_new(st, &api.vcache)) {
+        log_error("cannot create the vector search cache");
+        hnsw_cache_free(api.vcache);
+        registry_free(reg);
+        store_close(st);
+        return 1;
+    }
     /* Entities and relations by the LLM when one is configured (falls back
      * to the built-in extractor on any failure; model/extract_entities.h). */
     extract_llm_config_t xllm = {.url = cfg.llm_url[0] ? cfg.llm_url : NULL,
@@ -135,6 +143,7 @@ static int cmd_serve(int argc, char **argv)
     rc = ingest_start(st, reg, &xllm, cfg.ingest_threads, &api.ingest);
     if (rc) {
         log_error("cannot start ingestion: %s", engram_strerror(rc));
+        hnsw_cache_free(api.vcache);
         registry_free(reg);
         store_close(st);
         return 1;
@@ -143,6 +152,7 @@ static int cmd_serve(int argc, char **argv)
     if (rc) {
         log_error("cannot start limits and cache: %s", engram_strerror(rc));
         ingest_stop(api.ingest);
+        hnsw_cache_free(api.vcache);
         registry_free(reg);
         store_close(st);
         return 1;
@@ -177,6 +187,7 @@ static int cmd_serve(int argc, char **argv)
         else log_error("cannot listen on %s: %s", cfg.listen, engram_strerror(rc));
         api_ops_stop(&api);
         ingest_stop(api.ingest);
+        hnsw_cache_free(api.vcache);
         registry_free(reg);
         store_close(st);
         return 1;
@@ -206,6 +217,7 @@ static int cmd_serve(int argc, char **argv)
     http_server_free(the_server);
     the_server = NULL;
     api_ops_stop(&api);
+    hnsw_cache_free(api.vcache);
     registry_free(reg);
     store_close(st);
     log_info("stopped cleanly");

@@ -24,7 +24,8 @@ typedef struct embed_registry embed_registry_t;
 
 typedef struct api {
     store_t *st;
-    embed_registry_t *embedders;  /* NULL until vector search is wired */
+    embed_registry_t *embedders;  /* the embedders by name (model/registry.h) */
+    struct hnsw_cache *vcache;    /* vector search cache (index/hnsw.h) */
     ingest_t *ingest;
     const config_t *cfg;
     http_server_t *server;

@@ -458,8 +458,9 @@ void h_retrieve(api_call_t *c)
     }
     /* The graph takes part with mode "graph" or enable_graph (rag/retrieve.h). */
     int graph_used = graph || mode == RMODE_GRAPH;
-    retrieve_env_t env = {c->api->st, c->api->embedders,
-                          c->api->cfg && c->api->cfg->rerank_url[0] ? c->api->cfg->rerank_url : NULL};
+    retrieve_env_t env = {.st = c->api->st, .embedders = c->api->embedders,
+                          .rerank_url = c->api->cfg && c->api->cfg->rerank_url[0] ? c->api->cfg->rerank_url : NULL,
+                          .vcache = c->api->vcache};
     retrieve_req_t r = {.query = query, .mode = (rmode_t)mode, .top_k = (int)top_k,
                         .coll_uuid = coll, .metadata_filter = filter && filter->len ? filter : NULL,
                         .bm25 = BM25_PARAMS_DEFAULT, .enable_graph = graph_used, .rerank = rerank};

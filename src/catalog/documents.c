@@ -831,19 +831,37 @@ static int complete_cb(MDB_txn *txn, void *arg)
     if (already) return delete_job(txn, a->st, j->job_id);
     int vectors = a->n && a->chunks[0].vec && a->dim;
     if (vectors && (rc = ensure_vector_index(txn, a->st, j->ws, j->coll, a->dim))) return rc;
+    /* Vectors go into the index in one batch after the loop; they must be
+     * one contiguous array (the pipeline's are: copy otherwise). */
+    uint64_t *ids = vectors ? eg_malloc(a->n * sizeof *ids) : NULL;
+    float *packed = NULL;
+    const float *vecs = vectors ? a->chunks[0].vec : NULL;
+    if (vectors && !ids) return ENGRAM_ENOMEM;
+    for (size_t i = 0; vectors && i < a->n; i++) {
+        if (a->chunks[i].vec == a->chunks[0].vec + i * a->dim) continue;
+        packed = eg_malloc(a->n * (size_t)a->dim * sizeof *packed);
+        if (!packed) { eg_free(ids); return ENGRAM_ENOMEM; }
+        for (size_t r = 0; r < a->n; r++)
+            memcpy(packed + r * a->dim, a->chunks[r].vec, a->dim * sizeof *packed);
+        vecs = packed;
+        break;
+    }
     for (size_t i = 0; i < a->n; i++) {
         uint64_t chunk;
-        if ((rc = store_next_id(txn, a->st, "chunk", &chunk))) return rc;
+        if ((rc = store_next_id(txn, a->st, "chunk", &chunk))) break;
         if ((rc = put_chunk(txn, a->st, j->ws, j->coll, j->doc, chunk, (uint32_t)i, &a->chunks[i])))
-            return rc;
+            break;
         rc = bm25_add(txn, a->st, a->tok, j->ws, j->coll, chunk, a->chunks[i].text, a->chunks[i].len);
-        if (rc) return rc;
-        if (vectors && (rc = hnsw_insert(txn, a->st, j->ws, j->coll, chunk, a->chunks[i].vec)))
-            return rc;
+        if (rc) break;
+        if (ids) ids[i] = chunk;
         if (a->chunks[i].graph &&
             (rc = graph_add_chunk(txn, a->st, j->ws, j->coll, chunk, a->chunks[i].graph)))
-            return rc;
+            break;
     }
+    if (!rc && vectors) rc = hnsw_insert_batch(txn, a->st, j->ws, j->coll, ids, vecs, a->n, a->dim);
+    eg_free(ids);
+    eg_free(packed);
+    if (rc) return rc;
     static const char *const skip[] = {"status", "progress", "chunk_count", "total_tokens",
                                        "error_message", "updated_at", "processed_at", NULL};
     rc = doc_rewrite(txn, a->st, j->ws, j->coll, j->doc, skip, complete_edit, a, NULL);

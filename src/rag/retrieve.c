@@ -192,14 +192,14 @@ static int keyword_side(query_ctx_t *q, tokenizer_t *tok, uint64_t coll, const r
     return rc;
 }
 
-static int semantic_side(query_ctx_t *q, vector_query_t *vq, uint64_t coll, const retrieve_req_t *r,
-                         size_t k, retrieve_hit_t *out, size_t *n)
+static int semantic_side(query_ctx_t *q, vector_query_t *vq, hnsw_cache_t *cache, uint64_t coll,
+                         const retrieve_req_t *r, size_t k, retrieve_hit_t *out, size_t *n)
 {
     vector_hit_t *vh = eg_malloc(k * sizeof *vh);
     if (!vh) return ENGRAM_ENOMEM;
     size_t nv = 0;
     q->coll = coll;
-    int rc = vector_side_search(vq, q->txn, q->st, q->ws, coll, k, r->ef_search,
+    int rc = vector_side_search(vq, cache, q->txn, q->st, q->ws, coll, k, r->ef_search,
                                 r->metadata_filter ? filter_cb : NULL, q, vh, &nv);
     if (!rc && q->err) rc = q->err;
     for (size_t i = 0; !rc && i < nv; i++) {
@@ -485,7 +485,7 @@ int retrieve_search(const retrieve_env_t *env, tokenizer_t *tok, uint64_t ws,
             rc = vector_query_prepare(vq, txn, st, ws, colls[c], err, errsz);
             if (rc == ENGRAM_ENOTFOUND) rc = 0; /* no vector index yet: no vector hits */
             else if (rc) goto done;
-            else if ((rc = semantic_side(&q, vq, colls[c], r, k, vec, &nv))) goto done;
+            else if ((rc = semantic_side(&q, vq, env->vcache, colls[c], r, k, vec, &nv))) goto done;
         }
         if (r->mode == RMODE_KEYWORD || r->mode == RMODE_SEMANTIC) {
             const retrieve_hit_t *side = r->mode == RMODE_KEYWORD ? kw : vec;

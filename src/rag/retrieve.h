@@ -46,10 +46,13 @@ typedef struct embed_registry embed_registry_t;
 
 /* Long-lived services retrieval needs. embedders may be NULL (then
  * semantic modes answer ENGRAM_EUNSUPPORTED). */
+typedef struct hnsw_cache hnsw_cache_t;
+
 typedef struct retrieve_env {
     store_t *st;
     embed_registry_t *embedders;
     const char *rerank_url;         /* NULL/"": the built-in reranker (rag/rerank.h) */
+    hnsw_cache_t *vcache;           /* vector search cache (index/hnsw.h), may be NULL */
 } retrieve_env_t;
 
 typedef enum { RMODE_KEYWORD, RMODE_SEMANTIC, RMODE_HYBRID, RMODE_HIERARCHICAL, RMODE_GRAPH } rmode_t;
@@ -76,7 +79,7 @@ typedef struct retrieve_hit {
     int graph_sourced;
 } retrieve_hit_t;
 
-#define RETRIEVE_GRAPH_WEIGHT 0.3
+#define RETRIEVE_GRAPH_WEIGHT 0.1
 #define RETRIEVE_RERANK_WEIGHT 0.15
 
 /* Parses a mode name; -1 when unknown. */

@@ -95,16 +95,18 @@ int vector_query_prepare(vector_query_t *vq, MDB_txn *txn, store_t *st, uint64_t
     return ENGRAM_EINVAL;
 }
 
-int vector_side_search(vector_query_t *vq, MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll,
-                       size_t k, int ef, vector_filter_fn filter, void *ud, vector_hit_t *out,
-                       size_t *n)
+int vector_side_search(vector_query_t *vq, struct hnsw_cache *cache, MDB_txn *txn, store_t *st,
+                       uint64_t ws, uint64_t coll, size_t k, int ef, vector_filter_fn filter,
+                       void *ud, vector_hit_t *out, size_t *n)
 {
     *n = 0;
     if (!vq->cur) return ENGRAM_EINVAL;
     hnsw_hit_t *h = eg_malloc((k ? k : 1) * sizeof *h);
     if (!h) return ENGRAM_ENOMEM;
     size_t nh = 0;
-    int rc = hnsw_search(txn, st, ws, coll, vq->cur, k, ef > 0 ? (size_t)ef : 0, filter, ud, h, &nh);
+    size_t e = ef > 0 ? (size_t)ef : 0;
+    int rc = cache ? hnsw_search_cached(cache, txn, ws, coll, vq->cur, vq->cur_dim, k, e, filter, ud, h, &nh)
+                   : hnsw_search(txn, st, ws, coll, vq->cur, k, e, filter, ud, h, &nh);
     for (size_t i = 0; !rc && i < nh; i++) {
         out[i].chunk = h[i].id;
         out[i].score = h[i].score;

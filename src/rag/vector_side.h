@@ -35,8 +35,11 @@ int vector_query_new(embed_registry_t *reg, const char *query, const char *const
 void vector_query_free(vector_query_t *vq);
 int vector_query_prepare(vector_query_t *vq, MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll,
                          char *err, size_t errsz);
-int vector_side_search(vector_query_t *vq, MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll,
-                       size_t k, int ef, vector_filter_fn filter, void *ud, vector_hit_t *out,
-                       size_t *n);
+/* cache (index/hnsw.h hnsw_cache_t, may be NULL) makes repeated searches
+ * mostly pointer arithmetic. */
+struct hnsw_cache;
+int vector_side_search(vector_query_t *vq, struct hnsw_cache *cache, MDB_txn *txn, store_t *st,
+                       uint64_t ws, uint64_t coll, size_t k, int ef, vector_filter_fn filter,
+                       void *ud, vector_hit_t *out, size_t *n);
 
 #endif
