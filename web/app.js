@@ -725,6 +725,7 @@ async function sendChat(ev) {
           failure = d.error || "the answer was interrupted";
         }
       });
+      if (!meta && !failure) failure = "the connection closed before the answer was complete";
     }
   } catch (e) {
     if (e.name === "AbortError") failure = "stopped";

@@ -372,7 +372,7 @@ static const char asset_0[] =
     "  .chat-log { max-height: 55vh; }\n"
     "}\n";
 
-/* web/app.js: 41891 bytes */
+/* web/app.js: 41986 bytes */
 static const char asset_1[] =
     "/*\n"
     " * app.js - engram's web page: sign in, collections, uploads with live\n"
@@ -1128,6 +1128,7 @@ static const char asset_1[] =
     "          failure = d.error || \"the answer was interrupted\";\n"
     "        }\n"
     "      });\n"
+    "      if (!meta && !failure) failure = \"the connection closed before the answer was complete\";\n"
     "    }\n"
     "  } catch (e) {\n"
     "    if (e.name === \"AbortError\") failure = \"stopped\";\n"
@@ -1728,7 +1729,7 @@ static const char asset_2[] =
 
 const web_asset_t web_assets[] = {
     {"app.css", "text/css; charset=utf-8", "\"28f14124993ca44c\"", asset_0, 17283},
-    {"app.js", "text/javascript; charset=utf-8", "\"b1288acb82adaaac\"", asset_1, 41891},
+    {"app.js", "text/javascript; charset=utf-8", "\"c0716e6a0632b79c\"", asset_1, 41986},
     {"index.html", "text/html; charset=utf-8", "\"2025e2cf59923e62\"", asset_2, 11582},
 };
 const size_t web_assets_count = sizeof web_assets / sizeof web_assets[0];
