@@ -18,7 +18,9 @@
  *     form), and relations from the patterns first, then from sentence
  *     co-occurrence, one relation per pair with its count.
  * Everything is bounded: EXTRACT_MAX_ENTS entities and EXTRACT_MAX_RELS
- * relations per chunk, 12 entities per sentence for co-occurrence.
+ * relations per chunk; co-occurrence pairs the first 8 entities of a
+ * sentence, each with the next 3 (nearby entities are the related ones, and
+ * the writer's work stays linear in the sentence length).
  */
 #include "model/extract_entities.h"
 
@@ -31,7 +33,8 @@
 #include "util/common.h"
 #include "util/utf8.h"
 
-#define SENT_MAX_ENTS 12
+#define SENT_MAX_ENTS 8
+#define SENT_WINDOW 3     /* co-occurrence pairs at most this far apart in a sentence */
 
 /* ---- word lists --------------------------------------------------------- */
 
@@ -744,7 +747,7 @@ static int build_chunk(doc_t *d, size_t chunk, size_t c0, size_t c1, const keyse
             if (!seen && ns < SENT_MAX_ENTS) se[ns++] = e;
         }
         for (size_t x = 0; x < ns; x++)
-            for (size_t y = x + 1; y < ns; y++) {
+            for (size_t y = x + 1; y < ns && y <= x + SENT_WINDOW; y++) {
                 size_t r;
                 for (r = 0; r < g->n_rels; r++)
                     if ((g->rels[r].a == (uint32_t)se[x] && g->rels[r].b == (uint32_t)se[y]) ||

@@ -13,7 +13,7 @@
  * two-or-three-word names (person), organisation words and defined acronyms
  * (organization), a small gazetteer and place words (location), months and
  * years (date), quoted/emphasised terms, technical acronyms and concept
- * words (concept), else other. Relations: every pair of entities in a
+ * words (concept), else other. Relations: pairs of nearby entities in a
  * sentence ("related_to", weighted by how many sentences), and the patterns
  * "X is a Y" ("is_a"), "X of Y" ("of") and "X, the Y of Z" (label Y).
  *
@@ -35,7 +35,7 @@
 #include "index/graph.h"
 
 #define EXTRACT_MAX_ENTS 64   /* per chunk */
-#define EXTRACT_MAX_RELS 160  /* per chunk */
+#define EXTRACT_MAX_RELS 96   /* per chunk */
 
 /* Built-in extraction over a document's n chunks (texts[i], lens[i]).
  * *out (n graph_chunk_t) is owned by the caller. ENGRAM_ENOMEM only. */
