@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""Ingestion end to end on BEIR SciFact, beside SQLite FTS5's bulk index.
+
+Starts build/engram (release) on loopback with a temporary data directory,
+uploads all 5,183 SciFact abstracts through POST /api/v1/documents from
+several client threads at once (hash embedder, BM25, HNSW and the graph, as
+configured by default), and reports documents/s and MB/s from the first
+upload until every document is completed (searchable). While the ingestion
+runs, another thread sends keyword queries on its own connection and
+records their latency. Then SQLite FTS5 (porter) indexes the same title +
+text in one transaction, timed the same way (wall clock), for scale.
+
+Usage: bench/ingest_scifact.py [--binary build/engram] [--data ../shared/data/scifact]
+                               [--clients 4] [--graph on|off]
+"""
+import argparse
+import http.client
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load(data):
+    docs = []
+    with open(os.path.join(data, "corpus.jsonl"), encoding="utf-8") as f:
+        for line in f:
+            d = json.loads(line)
+            docs.append((d["_id"], (d.get("title") or "") + " " + (d.get("text") or "")))
+    queries = []
+    with open(os.path.join(data, "queries.jsonl"), encoding="utf-8") as f:
+        for line in f:
+            queries.append(json.loads(line)["text"])
+    return docs, queries
+
+
+class Conn:
+    def __init__(self, port, key=None):
+        self.c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        self.key = key
+
+    def req(self, method, path, body=None):
+        h = {"Content-Type": "application/json"}
+        if self.key:
+            h["Authorization"] = "Bearer " + self.key
+        self.c.request(method, path, body=json.dumps(body) if body is not None else None, headers=h)
+        r = self.c.getresponse()
+        data = r.read()
+        return r.status, (json.loads(data) if data else None)
+
+
+def pct(v, p):
+    v = sorted(v)
+    return v[min(len(v) - 1, int(len(v) * p))] if v else float("nan")
+
+
+def start_server(binary, data_dir):
+    proc = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0", "--data", data_dir,
+                             "--rate-limit", "0", "--cache-mb", "0", "--log-level", "info"],
+                            stderr=subprocess.PIPE, text=True)
+    found = threading.Event()
+    port = []
+
+    def drain():
+        for line in proc.stderr:
+            if not port and "listening on http://" in line:
+                port.append(int(line.split("listening on http://", 1)[1].split(" ", 1)[0].rsplit(":", 1)[1]))
+                found.set()
+    threading.Thread(target=drain, daemon=True).start()
+    if not found.wait(30):
+        proc.kill()
+        sys.exit("engram did not start")
+    return proc, port[0]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--binary", default=os.path.join(ROOT, "build", "engram"))
+    ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data", "scifact"))
+    ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--graph", default="on", choices=("on", "off"))
+    args = ap.parse_args()
+    docs, queries = load(args.data)
+    total_bytes = sum(len(t.encode()) for _, t in docs)
+
+    tmp = tempfile.mkdtemp(prefix="engram-bench-ingest-")
+    proc, port = start_server(args.binary, tmp)
+    try:
+        c = Conn(port)
+        st, u = c.req("POST", "/api/v1/auth/register", {"email": "b@example.org", "password": "bench-password"})
+        key = u["api_key"]
+        c.key = key
+        st, coll = c.req("POST", "/api/v1/collections",
+                         {"name": "scifact", "config": {"graph": args.graph == "on"}})
+        cid = coll["id"]
+
+        ids, lock, errors = [], threading.Lock(), []
+        done_uploading = threading.Event()
+        all_done = threading.Event()
+        q_lat = []
+
+        def uploader(part):
+            cc = Conn(port, key)
+            for did, text in part:
+                st, d = cc.req("POST", "/api/v1/documents", {"collection_id": cid, "content": text,
+                                                              "title": did})
+                if st not in (200, 202):
+                    errors.append((st, d))
+                    continue
+                with lock:
+                    ids.append(d["id"])
+
+        def querier():
+            cc = Conn(port, key)
+            i = 0
+            while not all_done.is_set():
+                t = time.perf_counter()
+                st, r = cc.req("POST", "/api/v1/retrievals", {"query": queries[i % len(queries)],
+                                                               "mode": "keyword", "top_k": 10,
+                                                               "collection_id": cid})
+                if st == 200:
+                    q_lat.append((time.perf_counter() - t) * 1000)
+                i += 1
+
+        parts = [docs[i::args.clients] for i in range(args.clients)]
+        qt = threading.Thread(target=querier)
+        t0 = time.time()
+        qt.start()
+        ths = [threading.Thread(target=uploader, args=(p,)) for p in parts]
+        for t in ths:
+            t.start()
+        for t in ths:
+            t.join()
+        upload_s = time.time() - t0
+        while True:
+            st, l = c.req("GET", "/api/v1/documents?collection_id=%s&status=completed&limit=1" % cid)
+            if l["pagination"]["total"] >= len(ids):
+                break
+            st, f = c.req("GET", "/api/v1/documents?collection_id=%s&status=failed&limit=1" % cid)
+            if f["pagination"]["total"]:
+                errors.append(("failed documents", f["pagination"]["total"]))
+                break
+            time.sleep(0.1)
+        searchable_s = time.time() - t0
+        all_done.set()
+        qt.join()
+        rss = 0
+        with open("/proc/%d/status" % proc.pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    rss = int(line.split()[1]) // 1024
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    # SQLite FTS5 bulk index of the same text, one transaction.
+    t0 = time.time()
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE VIRTUAL TABLE t USING fts5(id UNINDEXED, body, tokenize='porter unicode61')")
+    with db:
+        db.executemany("INSERT INTO t VALUES (?, ?)", docs)
+    fts_s = time.time() - t0
+
+    print("SciFact ingestion: %d documents, %.1f MB, %d upload clients, graph %s"
+          % (len(docs), total_bytes / 1e6, args.clients, args.graph))
+    print("%-40s | %-10s | %-8s | %-8s" % ("system", "seconds", "docs/s", "MB/s"))
+    print("%-40s | %-10.1f | %-8.0f | %-8.2f" % ("engram HTTP upload -> all searchable", searchable_s,
+                                                len(docs) / searchable_s, total_bytes / 1e6 / searchable_s))
+    print("%-40s | %-10.1f | %-8.0f | %-8.2f" % ("  (of which uploads acknowledged)", upload_s,
+                                                len(docs) / upload_s, total_bytes / 1e6 / upload_s))
+    print("%-40s | %-10.2f | %-8.0f | %-8.2f" % ("SQLite FTS5 bulk index (in-process)", fts_s,
+                                                len(docs) / fts_s, total_bytes / 1e6 / fts_s))
+    print("keyword queries during ingestion: %d, p50 %.2f ms, p99 %.2f ms; server peak RSS %d MiB"
+          % (len(q_lat), pct(q_lat, 0.5), pct(q_lat, 0.99), rss))
+    if errors:
+        print("errors: %r" % errors[:5])
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
