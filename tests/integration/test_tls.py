@@ -9,8 +9,9 @@ What a client must observe: TLS 1.2 works with ECDHE + AEAD suites; TLS 1.0
 and 1.1 are refused; TLS 1.3 is refused too (mbedTLS 2.28 has no TLS 1.3
 server); static-RSA, DHE and CBC suites are refused; renegotiation is
 refused; plain HTTP on the port gets a plain-text 400 and a close; keep-alive,
-a chunked multipart upload, register/upload/search through curl and a large
-answer read slowly all work over TLS; a handshake that stalls is closed under
+a chunked multipart upload (in memory and spooled), register/upload/search
+through curl, a large answer read slowly and a chat answer streamed as
+server-sent events all work over TLS; a handshake that stalls is closed under
 the header timeout; unreadable or mismatched certificate files stop the
 server at start with a message naming the file.
 """
@@ -405,6 +406,45 @@ def test_large_answer_to_slow_reader(s):
     js = json.loads(body)
     h.check(len(js["data"]) >= 20 and len(body) > 50000,
             "a large answer expected: %d chunks, %d bytes" % (len(js["data"]), len(body)))
+
+
+@S.test
+def test_chat_sse_over_tls(s):
+    # Server-sent events through the TLS record layer: the chat answer
+    # (extractive: no LLM configured) arrives as event frames in chunks,
+    # read here in small pieces as they come.
+    key, doc = s.state["key"], s.state["long_doc"]
+    c = tls_client(s, forbid_5xx=True)
+    coll = c.get("/documents/%s" % doc, key=key).json["collection_id"]
+    raw = socket.create_connection(("127.0.0.1", s.server.port), timeout=60)
+    t = client_ctx().wrap_socket(raw)
+    body = json.dumps({"message": "what do the lantern and harbor paragraphs say",
+                       "collection_id": coll}).encode()
+    t.sendall(("POST /api/v1/chat HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+               "Content-Type: application/json\r\nAccept: text/event-stream\r\n"
+               "Content-Length: %d\r\nConnection: close\r\n\r\n" % (key, len(body))).encode() + body)
+    data = b""
+    while True:
+        chunk = t.recv(700)
+        if not chunk:
+            break
+        data += chunk
+    t.close()
+    head, _, rest = data.partition(b"\r\n\r\n")
+    h.check(head.startswith(b"HTTP/1.1 200"), "chat status %r" % head[:200])
+    h.check(b"text/event-stream" in head.lower() and b"chunked" in head.lower(),
+            "not a chunked event stream: %r" % head)
+    out = b""
+    while True:
+        size_line, _, rest = rest.partition(b"\r\n")
+        n = int(size_line.split(b";")[0], 16)
+        if n == 0:
+            break
+        out += rest[:n]
+        rest = rest[n + 2:]
+    events = [line[7:].strip() for line in out.decode().split("\n") if line.startswith("event: ")]
+    h.check(events and events[0] == "sources" and events[-1] == "done" and "delta" in events,
+            "event sequence %r" % events)
 
 
 @S.test
