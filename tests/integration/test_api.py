@@ -1174,8 +1174,8 @@ def test_concurrent_uploads_and_searches(s):
 
 @suite.test
 def test_retrieval_other_modes_422(s):
-    # semantic, hybrid and hierarchical are covered by test_vectors.py.
-    for mode in ("graph", "nonsense", ""):
+    # semantic, hybrid and hierarchical are covered by test_vectors.py, graph by test_graph.py.
+    for mode in ("nonsense", ""):
         r = s.client.post("/retrievals", {"query": "birds", "mode": mode}, key=admin_key())
         expect(r, 422, "VALIDATION_ERROR", what="mode %s" % mode)
 
