@@ -119,9 +119,16 @@ def main():
                     ids.append(d["id"])
 
         def querier():
+            # A steady 50 queries/s (a busy interactive user base), not a
+            # flood: it measures latency while ingesting, not throughput.
             cc = Conn(port, key)
             i = 0
+            next_t = time.perf_counter()
             while not all_done.is_set():
+                next_t += 0.02
+                pause = next_t - time.perf_counter()
+                if pause > 0:
+                    time.sleep(pause)
                 t = time.perf_counter()
                 st, r = cc.req("POST", "/api/v1/retrievals", {"query": queries[i % len(queries)],
                                                                "mode": "keyword", "top_k": 10,

@@ -221,7 +221,7 @@ static void upload(api_call_t *c, const char *coll_id, const char *title, const 
     buf_t b = BUF_INIT;
     jw_t w;
     jw_init(&w, &b);
-    catalog_write_doc(&w, rec);
+    catalog_write_doc(&w, rec, 0);
     api_send_json(c, created ? 202 : 200, &b, NULL);
     buf_free(&b);
     json_free(rec);
@@ -368,12 +368,22 @@ void h_doc_list(api_call_t *c)
     json_free(page);
 }
 
+/* -1, or the progress of a document being processed right now. */
+static double live_progress(api_call_t *c, const json_t *rec)
+{
+    double p;
+    const char *s = json_get_str(rec, "status");
+    if (!s || (strcmp(s, "pending") && strcmp(s, "processing"))) return -1;
+    uint64_t doc = (uint64_t)json_get_i64(rec, "did", 0);
+    return ingest_progress(c->api->ingest, c->who->ws, doc, &p) ? p : -1;
+}
+
 static void send_doc(api_call_t *c, int status, const json_t *rec)
 {
     buf_t b = BUF_INIT;
     jw_t w;
     jw_init(&w, &b);
-    catalog_write_doc(&w, rec);
+    catalog_write_doc(&w, rec, live_progress(c, rec) >= 0);
     api_send_json(c, status, &b, NULL);
     buf_free(&b);
 }
@@ -395,7 +405,7 @@ void h_doc_status(api_call_t *c)
     buf_t b = BUF_INIT;
     jw_t w;
     jw_init(&w, &b);
-    catalog_write_doc_status(&w, rec);
+    catalog_write_doc_status(&w, rec, live_progress(c, rec));
     api_send_json(c, 200, &b, NULL);
     buf_free(&b);
     json_free(rec);

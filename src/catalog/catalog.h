@@ -130,6 +130,21 @@ typedef struct chunk_in {
  * the collection's index is ENGRAM_EINVAL. */
 int catalog_doc_complete(store_t *st, tokenizer_t *tok, const ingest_job_t *job,
                          const chunk_in_t *chunks, size_t n, uint32_t dim, uint64_t total_tokens);
+/* One finished document for catalog_doc_complete_batch. */
+typedef struct doc_done {
+    ingest_job_t job;
+    const chunk_in_t *chunks;
+    size_t n;
+    uint32_t dim;
+    uint64_t total_tokens;
+    int status;             /* out: 0, or why this document did not commit */
+} doc_done_t;
+
+/* Commits many finished documents in one write transaction (one fsync),
+ * each in a nested transaction of its own as catalog_doc_complete would:
+ * a document that fails is rolled back alone with its status set. Returns
+ * the commit's status (then every document has it). */
+int catalog_doc_complete_batch(store_t *st, tokenizer_t *tok, doc_done_t *docs, size_t n);
 /* Marks the document failed with a message a user can act on, removes the job. */
 int catalog_doc_fail(store_t *st, const ingest_job_t *job, const char *message);
 
@@ -177,8 +192,10 @@ void catalog_generation_bump(uint64_t ws, uint64_t coll);
 int catalog_doc_file(store_t *st, uint64_t ws, const char *doc_uuid, buf_t *bytes, json_t **rec);
 
 /* Renders records as the API shows them. */
-void catalog_write_doc(jw_t *w, const json_t *doc_rec);
-void catalog_write_doc_status(jw_t *w, const json_t *doc_rec);
+void catalog_write_doc(jw_t *w, const json_t *doc_rec, int live);
+/* live_progress >= 0: the document is being processed now (status
+ * "processing" with that progress, which is not stored). */
+void catalog_write_doc_status(jw_t *w, const json_t *doc_rec, double live_progress);
 
 #define CHUNK_MAX_TEXT (16u << 20)
 

@@ -49,7 +49,7 @@ static store_key_t key2(uint64_t a, uint64_t b)
 
 /* ---- rendering ---------------------------------------------------------- */
 
-void catalog_write_doc(jw_t *w, const json_t *r)
+void catalog_write_doc(jw_t *w, const json_t *r, int live)
 {
     jw_obj_begin(w);
     jw_kstr(w, "id", json_get_str(r, "id"));
@@ -60,7 +60,7 @@ void catalog_write_doc(jw_t *w, const json_t *r)
     jw_kstr(w, "content_type", json_get_str(r, "content_type"));
     jw_kint(w, "size_bytes", json_get_i64(r, "size_bytes", 0));
     jw_kstr(w, "content_hash", json_get_str(r, "content_hash"));
-    jw_kstr(w, "status", json_get_str(r, "status"));
+    jw_kstr(w, "status", live ? "processing" : json_get_str(r, "status"));
     jw_key(w, "metadata");
     jw_json(w, json_get(r, "metadata"));
     jw_key(w, "processing_info");
@@ -75,11 +75,12 @@ void catalog_write_doc(jw_t *w, const json_t *r)
     jw_obj_end(w);
 }
 
-void catalog_write_doc_status(jw_t *w, const json_t *r)
+void catalog_write_doc_status(jw_t *w, const json_t *r, double live_progress)
 {
+    int live = live_progress >= 0;
     jw_obj_begin(w);
     jw_kstr(w, "document_id", json_get_str(r, "id"));
-    jw_kstr(w, "status", json_get_str(r, "status"));
+    jw_kstr(w, "status", live ? "processing" : json_get_str(r, "status"));
     jw_kint(w, "chunk_count", json_get_i64(r, "chunk_count", 0));
     jw_kint(w, "total_tokens", json_get_i64(r, "total_tokens", 0));
     jw_key(w, "error_message");
@@ -89,7 +90,7 @@ void catalog_write_doc_status(jw_t *w, const json_t *r)
     jw_kint(w, "chunk_count", json_get_i64(r, "chunk_count", 0));
     jw_kint(w, "total_tokens", json_get_i64(r, "total_tokens", 0));
     const json_t *p = json_get(r, "progress");
-    jw_kdouble(w, "progress", p && p->type == JSON_NUMBER ? p->number : 0.0);
+    jw_kdouble(w, "progress", live ? live_progress : p && p->type == JSON_NUMBER ? p->number : 0.0);
     jw_kstr(w, "content_type", json_get_str(r, "content_type"));
     jw_kint(w, "size_bytes", json_get_i64(r, "size_bytes", 0));
     jw_obj_end(w);
@@ -328,7 +329,7 @@ int catalog_doc_list(store_t *st, uint64_t ws, const char *coll_uuid, const char
             if (r) break;
             const char *s = json_get_str(rec, "status");
             if (!status || (s && strcmp(s, status) == 0)) {
-                if (i >= offset && i < offset + limit) catalog_write_doc(&w, rec);
+                if (i >= offset && i < offset + limit) catalog_write_doc(&w, rec, 0);
                 i++;
             }
             json_free(rec);
@@ -869,6 +870,55 @@ static int complete_cb(MDB_txn *txn, void *arg)
     rc = catalog_coll_add_counts(txn, a->st, j->ws, j->coll, 0, (int64_t)a->n);
     if (rc) return rc;
     return delete_job(txn, a->st, j->job_id);
+}
+
+struct complete_batch_args {
+    store_t *st;
+    tokenizer_t *tok;
+    doc_done_t *docs;
+    size_t n;
+    char now[32];
+};
+
+/* Each document in a nested transaction of its own: one that fails is
+ * rolled back alone; the rest commit together (one fsync for all). */
+static int complete_batch_cb(MDB_txn *txn, void *arg)
+{
+    struct complete_batch_args *b = arg;
+    for (size_t i = 0; i < b->n; i++) {
+        doc_done_t *d = &b->docs[i];
+        struct complete_args a = {.st = b->st, .tok = b->tok, .job = &d->job, .chunks = d->chunks,
+                                  .n = d->n, .dim = d->dim, .total_tokens = d->total_tokens};
+        memcpy(a.now, b->now, sizeof a.now);
+        MDB_txn *child;
+        int rc = mdb_txn_begin(store_env(b->st), txn, 0, &child);
+        if (rc) return store_status(rc);
+        rc = complete_cb(child, &a);
+        if (rc == MDB_MAP_FULL || rc == ENGRAM_EFULL) {
+            mdb_txn_abort(child);
+            return rc; /* the writer grows the map and runs the whole batch again */
+        }
+        if (rc) {
+            mdb_txn_abort(child);
+        } else {
+            rc = store_status(mdb_txn_commit(child));
+        }
+        d->status = rc;
+    }
+    return 0;
+}
+
+int catalog_doc_complete_batch(store_t *st, tokenizer_t *tok, doc_done_t *docs, size_t n)
+{
+    struct complete_batch_args b = {.st = st, .tok = tok, .docs = docs, .n = n};
+    time_format_rfc3339(time_now_ms(), b.now);
+    for (size_t i = 0; i < n; i++) docs[i].status = ENGRAM_EAGAIN;
+    int rc = store_write(st, complete_batch_cb, &b);
+    for (size_t i = 0; i < n; i++) {
+        if (rc) docs[i].status = rc;
+        else if (!docs[i].status) catalog_generation_bump(docs[i].job.ws, docs[i].job.coll);
+    }
+    return rc;
 }
 
 int catalog_doc_complete(store_t *st, tokenizer_t *tok, const ingest_job_t *job,

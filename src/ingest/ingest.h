@@ -18,6 +18,7 @@
 #define ENGRAM_INGEST_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "catalog/catalog.h"
 #include "store/store.h"
@@ -36,6 +37,9 @@ int ingest_start(store_t *st, embed_registry_t *reg, const struct extract_llm_co
                  int threads, ingest_t **out);
 /* Queues a job just committed by an upload. */
 int ingest_submit(ingest_t *in, const ingest_job_t *job);
+/* 1 with *progress (0..1) when document doc of workspace ws is being
+ * processed right now; 0 otherwise (its stored status tells). */
+int ingest_progress(ingest_t *in, uint64_t ws, uint64_t doc, double *progress);
 /* Jobs waiting or running. */
 size_t ingest_queue_depth(ingest_t *in);
 /* Finishes the jobs being processed, leaves the rest queued in the store for
