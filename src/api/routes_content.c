@@ -180,7 +180,7 @@ static void upload(api_call_t *c, const char *coll_id, const char *title, const 
         int image = t == DOC_PNG || t == DOC_JPEG || t == DOC_TIFF;
         if (t == DOC_BINARY)
             api_error(c, 415, "UNSUPPORTED_MEDIA_TYPE", "file",
-                      "the file is not a supported document; supported: text, Markdown, HTML, PDF, DOCX");
+                      "the file is binary data, not a supported document; supported: text, Markdown, HTML, PDF, DOCX");
         else if (image)
             api_error(c, 415, "UNSUPPORTED_MEDIA_TYPE", "file",
                       "%s images need OCR, which is not available in this build", detect_mime(t));

@@ -147,6 +147,9 @@ typedef struct doc_done {
 int catalog_doc_complete_batch(store_t *st, tokenizer_t *tok, doc_done_t *docs, size_t n);
 /* Marks the document failed with a message a user can act on, removes the job. */
 int catalog_doc_fail(store_t *st, const ingest_job_t *job, const char *message);
+/* Marks it failed but keeps the job: processed again at the next start (a
+ * failure that may pass, such as a full disk). */
+int catalog_doc_fail_retry(store_t *st, const ingest_job_t *job, const char *message);
 
 /* ---- chunks (for retrieval) ---- */
 

@@ -733,6 +733,7 @@ struct progress_args {
     double progress;
     char now[32];
     int done;
+    int keep_job;
 };
 
 static void progress_edit(jw_t *w, void *ud)
@@ -764,12 +765,20 @@ static int progress_cb(MDB_txn *txn, void *arg)
                          a->done ? skip_done : skip, progress_edit, a, NULL);
     if (rc == ENGRAM_ENOTFOUND && a->done) rc = 0;
     if (rc) return rc;
-    return a->done ? delete_job(txn, a->st, a->job->job_id) : 0;
+    return a->done && !a->keep_job ? delete_job(txn, a->st, a->job->job_id) : 0;
 }
 
 int catalog_doc_progress(store_t *st, const ingest_job_t *job, const char *status, double progress)
 {
     struct progress_args a = {.st = st, .job = job, .status = status, .progress = progress};
+    time_format_rfc3339(time_now_ms(), a.now);
+    return store_write(st, progress_cb, &a);
+}
+
+int catalog_doc_fail_retry(store_t *st, const ingest_job_t *job, const char *message)
+{
+    struct progress_args a = {.st = st, .job = job, .status = "failed", .message = message,
+                              .progress = 1.0, .done = 1, .keep_job = 1};
     time_format_rfc3339(time_now_ms(), a.now);
     return store_write(st, progress_cb, &a);
 }

@@ -315,8 +315,11 @@ static void finish_failed(ingest_t *in, const ingest_job_t *job, int rc)
 {
     log_error("ingest: document %llu failed: %s", (unsigned long long)job->doc, engram_strerror(rc));
     if (rc == ENGRAM_EFULL || rc == -ENOSPC || rc == -EIO || rc == ENGRAM_EIO) {
-        log_warn("ingest: document %llu left queued until the next start (storage failed)",
-                 (unsigned long long)job->doc);
+        /* Keeps the job: the next start tries again (if even this write
+         * fails, the document stays pending with its job, same outcome). */
+        catalog_doc_fail_retry(in->st, job,
+                               "storage was full or failing: free disk space; the document is "
+                               "processed again when the server next starts");
         return;
     }
     if (rc == ENGRAM_ENOMEM)
