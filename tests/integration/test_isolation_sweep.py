@@ -42,7 +42,8 @@ BODIES = {
 }
 # a signed file link is a capability checked before any lookup (403 for a
 # bad one, whoever asks), so files/{id} only has to answer like a missing id
-KNOWN_404 = ("collections", "documents", "keys", "workspaces", "sessions", "memories", "members")
+KNOWN_404 = ("collections", "documents", "keys", "workspaces", "sessions", "memories", "members",
+             "entities")
 
 
 def routes():
@@ -62,10 +63,14 @@ def make_world(s, who, other_key=None):
     w = {"key": who["key"], "user_id": who["user_id"], "email": who["email"], "word": nonce()}
     coll = create_collection(c, who["key"], metadata={"owner": w["word"]})
     w["collections"] = coll["id"]
-    text = "Private notes of %s about %s.\n\n%s" % (w["word"], w["word"], words(60, seed=len(w["word"])))
+    text = ("Private notes of %s about %s. Marie Curie met Albert Einstein at the Solvay "
+            "Conference in Brussels.\n\n%s" % (w["word"], w["word"], words(60, seed=len(w["word"]))))
     d = upload_text(c, who["key"], coll["id"], text, metadata={"owner": w["word"]})
     wait_completed(c, who["key"], d["id"])
     w["documents"] = d["id"]
+    r = c.get("/collections/%s/graph/entities?limit=5" % coll["id"], key=who["key"])
+    if r.status == 200 and r.json.get("data"):
+        w["entities"] = r.json["data"][0]["id"]
     w["keys"] = expect(c.get("/auth/keys", key=who["key"]), 200).json["data"][0]["id"]
     w["workspaces"] = expect(c.get("/workspaces", key=who["key"]), 200).json["data"][0]["id"]
     w["members"] = who["user_id"]
@@ -134,6 +139,13 @@ def sweep(s, attacker, victim):
             bad.append("%s %s answered %s, want 404" % (method, pattern, r1.status))
         if victim["word"].encode() in r1.body:
             bad.append("%s %s leaked the other's word" % (method, pattern))
+    # The other's entity through one's own collection: still 404.
+    if "entities" in victim:
+        r = call(s, "GET", "/api/v1/collections/%s/graph/entities/%s" % (attacker["collections"],
+                 victim["entities"]), attacker["key"], None)
+        tried += 1
+        if r.status != 404:
+            bad.append("the other's entity through one's own collection answered %s" % r.status)
     print("    %d routes with ids tried; not testable in this build: %s" % (tried, ", ".join(skipped) or "none"))
     check(not bad, "\n".join(bad))
 
