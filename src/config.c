@@ -49,6 +49,7 @@ static const setting_t settings[] = {
     I("chat-context-tokens", "ENGRAM_CHAT_CONTEXT_TOKENS", chat_context_tokens, "5000", 200, 1000000, "token budget of a chat prompt (instructions, memories, sources, recent turns)"),
     I("sse-keepalive-ms", "ENGRAM_SSE_KEEPALIVE_MS", sse_keepalive_ms, "15000", 50, 600000, "a silent chat stream gets a ': keep-alive' comment this often"),
     S("rerank-url", "ENGRAM_RERANK_URL", rerank_url, "", "rerank service URL (unset: built-in reranker)"),
+    S("ca-bundle", "ENGRAM_CA_BUNDLE", ca_bundle, "", "CA certificates (PEM) for outbound HTTPS to the services above (unset: the system's)"),
     I("ingest-threads", "ENGRAM_INGEST_THREADS", ingest_threads, "cores", 1, 256, "ingestion worker threads"),
     I("max-upload-mb", "ENGRAM_MAX_UPLOAD_MB", max_upload_mb, "100", 1, 4096, "largest upload in MiB"),
     I("rate-limit", "ENGRAM_RATE_LIMIT", rate_limit, "600", 0, 1000000, "requests per minute per key (0: none); over it: 429 with Retry-After"),

@@ -32,6 +32,7 @@ typedef struct config {
     int chat_context_tokens;
     int sse_keepalive_ms;
     char rerank_url[512];
+    char ca_bundle[1024];
     int ingest_threads;
     int max_upload_mb;
     int rate_limit;

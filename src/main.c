@@ -33,6 +33,7 @@
 #include "util/common.h"
 #include "util/hash.h"
 #include "util/log.h"
+#include "util/netcfg.h"
 #include "util/timeutil.h"
 
 static http_server_t *the_server;
@@ -94,6 +95,11 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "engram serve: HTTPS needs both --tls-cert and --tls-key\n");
         return 2;
     }
+    if (cfg.ca_bundle[0] && access(cfg.ca_bundle, R_OK) != 0) {
+        fprintf(stderr, "engram serve: --ca-bundle %s cannot be read\n", cfg.ca_bundle);
+        return 2;
+    }
+    net_set_ca_bundle(cfg.ca_bundle);
     if (auth_init()) {
         fprintf(stderr, "engram serve: cannot initialise the crypto library\n");
         return 1;

@@ -25,6 +25,7 @@
 #include <curl/curl.h>
 
 #include "cli/cli.h"
+#include "util/netcfg.h"
 #include "util/common.h"
 
 #define CLI_MAX_FILES 100000
@@ -95,6 +96,7 @@ static int parse_opts(const char *cmd, int argc, char **argv, opts_t *o)
     memset(o, 0, sizeof *o);
     o->conn.url = getenv("ENGRAM_URL");
     o->conn.api_key = getenv("ENGRAM_API_KEY");
+    net_set_ca_bundle(getenv("ENGRAM_CA_BUNDLE")); /* HTTPS servers with a private CA */
     o->conn.timeout_s = 120;
     o->pos = eg_malloc(sizeof(char *) * (size_t)(argc + 1));
     if (!o->pos) return 1;

@@ -19,6 +19,7 @@
 #include <strings.h>
 
 #include "cli/cli.h"
+#include "util/netcfg.h"
 #include "util/common.h"
 
 #define CLI_MAX_BODY (64u << 20)
@@ -165,6 +166,7 @@ static int perform(const cli_conn_t *c, const char *method, const char *path, co
         goto fail;
     }
     curl_easy_setopt(curl, CURLOPT_URL, buf_cstr(&url));
+    if (net_ca_bundle()) curl_easy_setopt(curl, CURLOPT_CAINFO, net_ca_bundle());
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "engram-cli/" ENGRAM_VERSION);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);

@@ -51,6 +51,7 @@
 
 #include "model/embed_internal.h"
 #include "ops/metrics.h"
+#include "util/netcfg.h"
 #include "util/buf.h"
 #include "util/common.h"
 #include "util/hash.h"
@@ -307,6 +308,7 @@ static attempt_t attempt(embed_openai_t *o, CURL *h, struct curl_slist *hdrs, co
     *retry_after_ms = -1;
     curl_easy_reset(h);
     curl_easy_setopt(h, CURLOPT_URL, o->endpoint);
+    if (net_ca_bundle()) curl_easy_setopt(h, CURLOPT_CAINFO, net_ca_bundle());
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 #else

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util/netcfg.h"
 #include "util/buf.h"
 #include "util/common.h"
 #include "util/json.h"
@@ -366,6 +367,7 @@ int llm_chat_stream(const llm_config_t *cfg, const llm_request_t *req, llm_delta
         hdrs = t;
     }
     curl_easy_setopt(s.h, CURLOPT_URL, url);
+    if (net_ca_bundle()) curl_easy_setopt(s.h, CURLOPT_CAINFO, net_ca_bundle());
     curl_easy_setopt(s.h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(s.h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(s.h, CURLOPT_HTTPHEADER, hdrs);

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "ops/metrics.h"
+#include "util/netcfg.h"
 #include "util/buf.h"
 #include "util/common.h"
 #include "util/json.h"
@@ -232,6 +233,7 @@ int rerank_remote(const char *url, const char *query, const char *const *texts,
         hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
         char cerr[CURL_ERROR_SIZE] = "";
         curl_easy_setopt(h, CURLOPT_URL, endpoint);
+        if (net_ca_bundle()) curl_easy_setopt(h, CURLOPT_CAINFO, net_ca_bundle());
 #if LIBCURL_VERSION_NUM >= 0x075500
         curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 #else
