@@ -46,6 +46,26 @@ static int scan_prefix(MDB_txn *txn, store_t *st, store_db_t db, const void *pre
     return rc == MDB_NOTFOUND || rc == 0 ? 0 : store_status(rc);
 }
 
+/* The records under a key prefix as a JSON array (*out owned by the
+ * caller), each written by fn, in one short read transaction. */
+static int list_prefix(store_t *st, store_db_t db, const void *prefix, size_t plen, rec_fn fn,
+                       json_t **out)
+{
+    MDB_txn *txn;
+    int rc = store_read_begin(st, &txn);
+    if (rc) return rc;
+    buf_t b = BUF_INIT;
+    jw_t w;
+    jw_init(&w, &b);
+    jw_arr_begin(&w);
+    rc = scan_prefix(txn, st, db, prefix, plen, fn, &w, NULL);
+    jw_arr_end(&w);
+    store_read_end(st, txn);
+    if (!rc) rc = to_dom(&b, out);
+    buf_free(&b);
+    return rc;
+}
+
 /* ---- keys --------------------------------------------------------------- */
 
 struct keynew_args {
@@ -134,21 +154,9 @@ static int key_list_fn(MDB_txn *txn, store_t *st, const MDB_val *k, const MDB_va
 
 int auth_key_list(store_t *st, const auth_ctx_t *who, json_t **out_array)
 {
-    MDB_txn *txn;
-    int rc = store_read_begin(st, &txn);
-    if (rc) return rc;
     unsigned char p[8];
     be64_put(p, who->user_id);
-    buf_t b = BUF_INIT;
-    jw_t w;
-    jw_init(&w, &b);
-    jw_arr_begin(&w);
-    rc = scan_prefix(txn, st, DB_USER_KEYS, p, 8, key_list_fn, &w, NULL);
-    jw_arr_end(&w);
-    store_read_end(st, txn);
-    if (!rc) rc = to_dom(&b, out_array);
-    buf_free(&b);
-    return rc;
+    return list_prefix(st, DB_USER_KEYS, p, 8, key_list_fn, out_array);
 }
 
 struct keydel_args {
@@ -286,21 +294,9 @@ static int ws_list_fn(MDB_txn *txn, store_t *st, const MDB_val *k, const MDB_val
 
 int auth_ws_list(store_t *st, const auth_ctx_t *who, json_t **out_array)
 {
-    MDB_txn *txn;
-    int rc = store_read_begin(st, &txn);
-    if (rc) return rc;
     unsigned char p[8];
     be64_put(p, who->user_id);
-    buf_t b = BUF_INIT;
-    jw_t w;
-    jw_init(&w, &b);
-    jw_arr_begin(&w);
-    rc = scan_prefix(txn, st, DB_USER_WS, p, 8, ws_list_fn, &w, NULL);
-    jw_arr_end(&w);
-    store_read_end(st, txn);
-    if (!rc) rc = to_dom(&b, out_array);
-    buf_free(&b);
-    return rc;
+    return list_prefix(st, DB_USER_WS, p, 8, ws_list_fn, out_array);
 }
 
 
@@ -562,19 +558,7 @@ static int user_fn(MDB_txn *txn, store_t *st, const MDB_val *k, const MDB_val *v
 
 int auth_user_list(store_t *st, json_t **out_array)
 {
-    MDB_txn *txn;
-    int rc = store_read_begin(st, &txn);
-    if (rc) return rc;
-    buf_t b = BUF_INIT;
-    jw_t w;
-    jw_init(&w, &b);
-    jw_arr_begin(&w);
-    rc = scan_prefix(txn, st, DB_USERS, "", 0, user_fn, &w, NULL);
-    jw_arr_end(&w);
-    store_read_end(st, txn);
-    if (!rc) rc = to_dom(&b, out_array);
-    buf_free(&b);
-    return rc;
+    return list_prefix(st, DB_USERS, "", 0, user_fn, out_array);
 }
 
 int auth_user_count(store_t *st, uint64_t *n)
