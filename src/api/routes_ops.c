@@ -219,6 +219,8 @@ void h_metrics(api_call_t *c)
     if (api->ops && totals(api, &nc, &nd, &nk)) log_warn("metrics: cannot read the totals");
     cache_stats_t cs;
     cache_get_stats(api->ops ? api->ops->cache : NULL, &cs);
+    uint64_t tls_hs = 0, tls_fast = 0;
+    if (api->server) http_server_tls_counts(api->server, &tls_hs, &tls_fast);
     metrics_gauge_t g[] = {
         {"engram_uptime_seconds", "Seconds since the server started.",
          (double)(time_now_ms() - api->started_ms) / 1000.0},
@@ -235,6 +237,10 @@ void h_metrics(api_call_t *c)
         {"engram_lmdb_commits", "Write transactions committed since start.", (double)si.commits},
         {"engram_http_connections", "Open HTTP connections.",
          (double)(api->server ? http_server_connections(api->server) : 0)},
+        {"engram_tls_handshakes", "TLS handshakes completed since start.", (double)tls_hs},
+        {"engram_tls_libsodium_records",
+         "Of those, connections whose records libsodium encrypts (the rest: mbedTLS).",
+         (double)tls_fast},
         {"engram_cache_entries", "Retrieval results held in the cache.", (double)cs.entries},
         {"engram_cache_bytes", "Bytes held by the retrieval cache.", (double)cs.bytes},
         {"engram_cache_max_bytes", "Retrieval cache budget (--cache-mb).", (double)cs.max_bytes},

@@ -177,5 +177,8 @@ void http_server_stop(http_server_t *s);
 void http_server_free(http_server_t *s);
 /* Number of open connections (metrics). */
 int http_server_connections(const http_server_t *s);
+/* TLS handshakes completed and how many of them use libsodium records
+ * (tls_server_counts); zeros for a plain HTTP server. */
+void http_server_tls_counts(const http_server_t *s, uint64_t *handshakes, uint64_t *fast_records);
 
 #endif

@@ -1123,6 +1123,11 @@ int http_server_port(const http_server_t *s) { return s ? s->port : -1; }
 
 int http_server_connections(const http_server_t *s) { return s ? atomic_load(&s->n_conns) : 0; }
 
+void http_server_tls_counts(const http_server_t *s, uint64_t *handshakes, uint64_t *fast_records)
+{
+    tls_server_counts(s ? s->tls : NULL, handshakes, fast_records);
+}
+
 void http_server_stop(http_server_t *s)
 {
     uint64_t one = 1;

@@ -30,6 +30,7 @@
 #define ENGRAM_HTTP_TLS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct tls_server tls_server_t;
 typedef struct tls_conn tls_conn_t;
@@ -43,6 +44,10 @@ typedef struct tls_conn tls_conn_t;
 int tls_server_create(const char *cert_path, const char *key_path, tls_server_t **out,
                       char *err, size_t errsz);
 void tls_server_free(tls_server_t *ts);
+/* Handshakes completed since start, and how many of those connections had
+ * their records moved to libsodium (tls_record.h); the rest stay on
+ * mbedTLS's record layer. Any thread. ts NULL: zeros. */
+void tls_server_counts(tls_server_t *ts, uint64_t *handshakes, uint64_t *fast_records);
 /* "mbedTLS 2.28.3" (the library linked in). Static storage. */
 const char *tls_library_version(void);
 

@@ -408,6 +408,64 @@ def test_large_answer_to_slow_reader(s):
             "a large answer expected: %d chunks, %d bytes" % (len(js["data"]), len(body)))
 
 
+def tls_metrics(s, ciphers):
+    """engram_tls_handshakes and engram_tls_libsodium_records, read over a
+    connection that negotiates `ciphers` (it counts itself)."""
+    c = tls_client(s, ctx=client_ctx(max_v=ssl.TLSVersion.TLSv1_2, ciphers=ciphers))
+    r = c.get("/metrics", api=False)
+    h.eq(r.status, 200, "GET /metrics")
+    vals = {}
+    for line in r.body.decode().splitlines():
+        name, _, v = line.partition(" ")
+        if name in ("engram_tls_handshakes", "engram_tls_libsodium_records"):
+            vals[name] = float(v)
+    h.eq(sorted(vals), ["engram_tls_handshakes", "engram_tls_libsodium_records"], "TLS metrics")
+    return vals["engram_tls_handshakes"], vals["engram_tls_libsodium_records"]
+
+
+@S.test
+def test_each_record_layer(s):
+    # After mbedTLS's handshake, ChaCha20-Poly1305 and AES-256-GCM records
+    # go through libsodium (tls_record.c), AES-128-GCM stays on mbedTLS.
+    # Each suite carries the same traffic - a large multi-record answer,
+    # a multi-record upload, pipelined requests - with the same results,
+    # and /metrics says which record layer each connection got.
+    key, doc = s.state["key"], s.state["long_doc"]
+    suites = [("ECDHE-RSA-CHACHA20-POLY1305", True), ("ECDHE-RSA-AES256-GCM-SHA384", True),
+              ("ECDHE-RSA-AES128-GCM-SHA256", False)]
+    answers = {}
+    for name, fast in suites:
+        hs0, fast0 = tls_metrics(s, name)
+        ctx = client_ctx(max_v=ssl.TLSVersion.TLSv1_2, ciphers=name)
+        c = TLSClient(s.server.port, ctx=ctx, keep_alive=True, forbid_5xx=True)
+        r = c.get("/documents/%s/chunks?limit=100" % doc, key=key)
+        h.eq(r.status, 200, "%s: chunk list" % name)
+        h.eq(c.conn.sock.cipher()[0], name, "negotiated suite")
+        h.check(len(r.body) > 3 * 16384, "%s: a multi-record answer expected, %d bytes"
+                % (name, len(r.body)))
+        answers[name] = r.body
+        coll = h.create_collection(c, key)
+        text = ("\n\n".join(h.words(100, seed=i) for i in range(60)) + "\n").encode()
+        r = h.upload_multipart(c, key, coll["id"], "multi.txt", text)
+        h.eq(r.status, 202, "%s: %d-byte upload" % (name, len(text)))
+        h.eq(r.json["content_hash"], hashlib.sha256(text).hexdigest(), "content_hash")
+        c.close()
+        # Three requests in one write; three answers in order.
+        t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", s.server.port), timeout=30))
+        t.sendall(b"".join(b"GET /health?n=%d HTTP/1.1\r\nHost: x\r\n\r\n" % i
+                           for i in range(3)))
+        data = b""
+        while data.count(b"HTTP/1.1 200") < 3:
+            chunk = t.recv(65536)
+            h.check(chunk, "%s: connection closed after %r" % (name, data[-200:]))
+            data += chunk
+        t.close()
+        hs1, fast1 = tls_metrics(s, name)
+        h.eq(hs1 - hs0, 3, "%s: handshakes counted" % name)
+        h.eq(fast1 - fast0, 3 if fast else 0, "%s: connections on libsodium records" % name)
+    h.check(len(set(answers.values())) == 1, "the suites gave different answers")
+
+
 @S.test
 def test_chat_sse_over_tls(s):
     # Server-sent events through the TLS record layer: the chat answer
