@@ -23,7 +23,13 @@
  * carries the text of the heading in effect at its first word.
  *
  * The text should be UTF-8; the chunker never cuts inside a code point of
- * valid UTF-8 and never reads outside text[0..len). Thread-safe (no state).
+ * valid UTF-8 and never reads outside text[0..len). chunk_text is
+ * thread-safe (no state).
+ *
+ * Streaming (chunk_stream_*): the same chunks for a text that arrives in
+ * pieces, holding about chunk_size words whatever the text's size (see
+ * chunk.c; a Markdown heading line longer than 64 KiB keeps only its first
+ * 64 KiB as heading text). One stream per document, one thread at a time.
  */
 #ifndef ENGRAM_CHUNK_H
 #define ENGRAM_CHUNK_H
@@ -51,5 +57,26 @@ int chunk_text(const char *text, size_t len, uint32_t chunk_size, uint32_t overl
 
 /* Frees spans and their headings. NULL is fine. */
 void chunk_spans_free(chunk_span_t *spans, size_t n);
+
+typedef struct chunk_stream chunk_stream_t;
+
+/* A stream for one text. ENGRAM_EINVAL (chunk_size 0, overlap >=
+ * chunk_size), ENGRAM_ENOMEM. Free with chunk_stream_free (NULL is fine). */
+int chunk_stream_new(uint32_t chunk_size, uint32_t overlap, int is_markdown, chunk_stream_t **out);
+void chunk_stream_free(chunk_stream_t *cs);
+/* Where the text is now: bytes [base, base + len) of the text (offsets
+ * from its first byte) are at buf, which must hold everything from
+ * chunk_stream_keep() on and stay valid until the next call of this
+ * function; base + len never decreases. final: the text ends there. */
+void chunk_stream_text(chunk_stream_t *cs, const char *buf, size_t base, size_t len, int final);
+/* The next chunk: 1 with *out filled (offsets from the text's first byte;
+ * out->heading belongs to the stream, valid until the next call) and
+ * cp[0], cp[1] the code point offsets of its start and end (bytes that are
+ * not UTF-8 continuation bytes, counted from the text's first byte); 0 when
+ * the text at hand does not decide the next chunk (give more, or after a
+ * final text: no more chunks); ENGRAM_ENOMEM. */
+int chunk_stream_next(chunk_stream_t *cs, chunk_span_t *out, uint64_t cp[2]);
+/* The first byte offset the stream still needs: text before it may go. */
+size_t chunk_stream_keep(const chunk_stream_t *cs);
 
 #endif
