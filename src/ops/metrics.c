@@ -380,7 +380,10 @@ void metrics_render(buf_t *out, const metrics_gauge_t *gauges, size_t n_gauges)
     for (size_t i = 0; i < n_gauges; i++) {
         const metrics_gauge_t *g = &gauges[i];
         if (!valid_name(g->name, 1)) continue;
-        put_help(out, g->name, strlen(g->name), g->help ? g->help : g->name, "gauge");
+        size_t len = strlen(g->name);
+        /* A value read at scrape time may still be a count since start. */
+        int counter = len > 6 && strcmp(g->name + len - 6, "_total") == 0;
+        put_help(out, g->name, len, g->help ? g->help : g->name, counter ? "counter" : "gauge");
         buf_puts(out, g->name);
         buf_putc(out, ' ');
         put_double(out, g->value);

@@ -77,7 +77,9 @@ int metrics_describe(const char *name, const char *help);
  * route label (low cardinality!); "" is shown as "none". */
 void metrics_observe_request(const char *route, int status, double seconds);
 
-/* Values computed at scrape time by the caller (queue depth, map use...). */
+/* Values computed at scrape time by the caller (queue depth, map use...).
+ * A name ending in _total is typed as a counter (a count kept elsewhere
+ * since start), any other as a gauge. */
 typedef struct metrics_gauge {
     const char *name;
     const char *help;

@@ -409,7 +409,7 @@ def test_large_answer_to_slow_reader(s):
 
 
 def tls_metrics(s, ciphers):
-    """engram_tls_handshakes and engram_tls_libsodium_records, read over a
+    """engram_tls_handshakes_total and engram_tls_libsodium_records_total, read over a
     connection that negotiates `ciphers` (it counts itself)."""
     c = tls_client(s, ctx=client_ctx(max_v=ssl.TLSVersion.TLSv1_2, ciphers=ciphers))
     r = c.get("/metrics", api=False)
@@ -417,10 +417,10 @@ def tls_metrics(s, ciphers):
     vals = {}
     for line in r.body.decode().splitlines():
         name, _, v = line.partition(" ")
-        if name in ("engram_tls_handshakes", "engram_tls_libsodium_records"):
+        if name in ("engram_tls_handshakes_total", "engram_tls_libsodium_records_total"):
             vals[name] = float(v)
-    h.eq(sorted(vals), ["engram_tls_handshakes", "engram_tls_libsodium_records"], "TLS metrics")
-    return vals["engram_tls_handshakes"], vals["engram_tls_libsodium_records"]
+    h.eq(sorted(vals), ["engram_tls_handshakes_total", "engram_tls_libsodium_records_total"], "TLS metrics")
+    return vals["engram_tls_handshakes_total"], vals["engram_tls_libsodium_records_total"]
 
 
 @S.test
