@@ -109,6 +109,18 @@ int catalog_jobs_pending(store_t *st, ingest_job_t **jobs, size_t *n);
  * to process it. ENGRAM_ENOTFOUND if the document is gone. */
 int catalog_job_load(store_t *st, const ingest_job_t *job, char **bytes, size_t *len,
                      char content_type[128], coll_config_t *cfg);
+/* What processing needs to know before reading the file: its stored MIME
+ * type, the collection's config, the chunks committed by earlier parts
+ * (*committed, 0 for a document not started) and the stored file's size
+ * (*zlen, compressed). ENGRAM_ENOTFOUND if the document is gone. */
+int catalog_job_info(store_t *st, const ingest_job_t *job, char content_type[128],
+                     coll_config_t *cfg, uint32_t *committed, size_t *zlen);
+/* Copies up to cap bytes of the stored (zstd) file from offset off into
+ * dst, in a short read transaction of its own, so a large file is read
+ * piece by piece without holding it or a transaction: *got bytes copied
+ * (0 at the end). ENGRAM_ENOTFOUND if the document is gone. */
+int catalog_job_file_read(store_t *st, const ingest_job_t *job, size_t off, void *dst, size_t cap,
+                          size_t *got);
 /* Marks the document processing (progress 0..1). */
 int catalog_doc_progress(store_t *st, const ingest_job_t *job, const char *status, double progress);
 
@@ -130,21 +142,40 @@ typedef struct chunk_in {
  * the collection's index is ENGRAM_EINVAL. */
 int catalog_doc_complete(store_t *st, tokenizer_t *tok, const ingest_job_t *job,
                          const chunk_in_t *chunks, size_t n, uint32_t dim, uint64_t total_tokens);
-/* One finished document for catalog_doc_complete_batch. */
+/* One finished document - or one part of a large one - for
+ * catalog_doc_complete_batch. A document too large to hold at once is
+ * committed in parts, in order: chunks [first, first + n) each time. A part
+ * with more = 1 leaves the document `processing` with chunk_count = first +
+ * n, its chunks indexed and searchable, and keeps the job: that count is the
+ * cursor a restart resumes from (the text is chunked again the same way and
+ * the chunks before it skipped). The last part (more = 0) sets completed,
+ * total_tokens and removes the job, like catalog_doc_complete. */
 typedef struct doc_done {
     ingest_job_t job;
     const chunk_in_t *chunks;
     size_t n;
+    uint32_t first;         /* document index of chunks[0]: the chunks committed before */
+    int more;               /* 1: parts follow */
     uint32_t dim;
-    uint64_t total_tokens;
-    int status;             /* out: 0, or why this document did not commit */
+    uint64_t total_tokens;  /* the whole document's (read with the last part) */
+    int status;             /* out: 0, or why this part did not commit (ENGRAM_EEXIST: the
+                             * committed chunks do not end at first) */
+    int gone;               /* out: the document was deleted (or was already completed):
+                             * nothing committed, its job removed */
 } doc_done_t;
 
-/* Commits many finished documents in one write transaction (one fsync),
- * each in a nested transaction of its own as catalog_doc_complete would:
- * a document that fails is rolled back alone with its status set. Returns
+/* Commits many finished documents (or parts) in one write transaction (one
+ * fsync), each in a nested transaction of its own as catalog_doc_complete
+ * would: one that fails is rolled back alone with its status set. Returns
  * the commit's status (then every document has it). */
 int catalog_doc_complete_batch(store_t *st, tokenizer_t *tok, doc_done_t *docs, size_t n);
+/* Removes up to max of the chunks committed by parts of an unfinished
+ * document, from its last one down, with their postings, vectors and graph
+ * entries (one transaction); *left gets the chunks still committed. Used
+ * before failing a document whose later part could not be made: call until
+ * *left is 0, then catalog_doc_fail. ENGRAM_ENOTFOUND if it is gone. */
+int catalog_doc_rollback(store_t *st, tokenizer_t *tok, const ingest_job_t *job, size_t max,
+                         uint32_t *left);
 /* Marks the document failed with a message a user can act on, removes the job. */
 int catalog_doc_fail(store_t *st, const ingest_job_t *job, const char *message);
 /* Marks it failed but keeps the job: processed again at the next start (a

@@ -544,6 +544,25 @@ int catalog_doc_chunks(store_t *st, uint64_t ws, const char *doc_uuid, size_t li
 
 /* ---- delete ------------------------------------------------------------- */
 
+/* Takes chunk out of the BM25, vector and graph indexes (text is scratch). */
+static int unindex_chunk(MDB_txn *txn, store_t *st, tokenizer_t *tok, uint64_t ws, uint64_t coll,
+                         uint64_t chunk, buf_t *text)
+{
+    chunk_rec_t cr;
+    int r = catalog_chunk_get(txn, st, ws, coll, chunk, &cr);
+    if (r == ENGRAM_ENOTFOUND) return 0;
+    if (r) return r;
+    buf_reset(text);
+    r = store_decompress(cr.ztext, cr.ztext_len, CHUNK_MAX_TEXT, text);
+    if (!r) r = bm25_remove(txn, st, tok, ws, coll, chunk, text->data ? text->data : "", text->len);
+    if (!r) {
+        r = hnsw_delete(txn, st, ws, coll, chunk);
+        if (r == ENGRAM_ENOTFOUND) r = 0; /* no vector for it */
+    }
+    if (!r) r = graph_remove_chunk(txn, st, ws, coll, chunk);
+    return r;
+}
+
 int catalog_doc_delete_txn(MDB_txn *txn, store_t *st, tokenizer_t *tok, uint64_t ws,
                            uint64_t coll, uint64_t doc, int unindex)
 {
@@ -564,23 +583,7 @@ int catalog_doc_delete_txn(MDB_txn *txn, store_t *st, tokenizer_t *tok, uint64_t
     while (r == 0 && k.mv_size == 20 && memcmp(k.mv_data, p, 16) == 0) {
         if (v.mv_size != 8) { r = ENGRAM_ECORRUPT; break; }
         uint64_t chunk = be64_get(v.mv_data);
-        if (unindex) {
-            chunk_rec_t cr;
-            r = catalog_chunk_get(txn, st, ws, coll, chunk, &cr);
-            if (r == 0) {
-                buf_reset(&text);
-                r = store_decompress(cr.ztext, cr.ztext_len, CHUNK_MAX_TEXT, &text);
-                if (!r) r = bm25_remove(txn, st, tok, ws, coll, chunk, text.data ? text.data : "", text.len);
-                if (!r) {
-                    r = hnsw_delete(txn, st, ws, coll, chunk);
-                    if (r == ENGRAM_ENOTFOUND) r = 0; /* no vector for it */
-                }
-                if (!r) r = graph_remove_chunk(txn, st, ws, coll, chunk);
-            } else if (r == ENGRAM_ENOTFOUND) {
-                r = 0;
-            }
-            if (r) break;
-        }
+        if (unindex && (r = unindex_chunk(txn, st, tok, ws, coll, chunk, &text))) break;
         store_key_t ck = key3(ws, coll, chunk);
         MDB_val ckv = skey_val(&ck);
         r = mdb_del(txn, store_dbi(st, DB_CHUNKS), &ckv, NULL);
@@ -726,6 +729,123 @@ int catalog_job_load(store_t *st, const ingest_job_t *job, char **bytes, size_t 
     return rc;
 }
 
+int catalog_job_info(store_t *st, const ingest_job_t *job, char content_type[128],
+                     coll_config_t *cfg, uint32_t *committed, size_t *zlen)
+{
+    *committed = 0;
+    *zlen = 0;
+    MDB_txn *txn;
+    int rc = store_read_begin(st, &txn);
+    if (rc) return rc;
+    json_t *rec = NULL;
+    rc = catalog_doc_get_internal(txn, st, job->ws, job->coll, job->doc, &rec);
+    if (!rc) rc = catalog_coll_config(txn, st, job->ws, job->coll, cfg);
+    if (!rc) {
+        store_key_t fk = key2(job->ws, job->doc);
+        MDB_val fkv = skey_val(&fk), v;
+        rc = store_status(mdb_get(txn, store_dbi(st, DB_FILES), &fkv, &v));
+        if (!rc) *zlen = v.mv_size;
+    }
+    store_read_end(st, txn);
+    if (!rc) {
+        const char *ct = json_get_str(rec, "content_type");
+        const char *status = json_get_str(rec, "status");
+        int64_t n = json_get_i64(rec, "chunk_count", 0);
+        snprintf(content_type, 128, "%s", ct ? ct : "text/plain");
+        if (status && strcmp(status, "completed") && n > 0 && n <= UINT32_MAX)
+            *committed = (uint32_t)n;
+    }
+    json_free(rec);
+    return rc;
+}
+
+int catalog_job_file_read(store_t *st, const ingest_job_t *job, size_t off, void *dst, size_t cap,
+                          size_t *got)
+{
+    *got = 0;
+    MDB_txn *txn;
+    int rc = store_read_begin(st, &txn);
+    if (rc) return rc;
+    store_key_t fk = key2(job->ws, job->doc);
+    MDB_val fkv = skey_val(&fk), v;
+    rc = store_status(mdb_get(txn, store_dbi(st, DB_FILES), &fkv, &v));
+    if (!rc && off < v.mv_size) {
+        size_t n = v.mv_size - off < cap ? v.mv_size - off : cap;
+        memcpy(dst, (const char *)v.mv_data + off, n);
+        *got = n;
+    }
+    store_read_end(st, txn);
+    return rc;
+}
+
+struct rollback_args {
+    store_t *st;
+    tokenizer_t *tok;
+    const ingest_job_t *job;
+    size_t max;
+    char now[32];
+    uint32_t left;
+};
+
+static void rollback_edit(jw_t *w, void *ud)
+{
+    struct rollback_args *a = ud;
+    jw_kint(w, "chunk_count", (int64_t)a->left);
+    jw_kstr(w, "updated_at", a->now);
+}
+
+static int rollback_cb(MDB_txn *txn, void *arg)
+{
+    struct rollback_args *a = arg;
+    const ingest_job_t *j = a->job;
+    json_t *rec = NULL;
+    int rc = catalog_doc_get_internal(txn, a->st, j->ws, j->coll, j->doc, &rec);
+    if (rc) return rc;
+    const char *status = json_get_str(rec, "status");
+    int64_t n = json_get_i64(rec, "chunk_count", 0);
+    int completed = status && !strcmp(status, "completed");
+    json_free(rec);
+    if (completed || n < 0 || n > UINT32_MAX) return ENGRAM_EINVAL;
+    uint32_t have = (uint32_t)n, stop = have > a->max ? have - (uint32_t)a->max : 0;
+    buf_t text = BUF_INIT;
+    for (uint32_t i = have; i > stop && !rc; i--) {
+        store_key_t dk;
+        skey_init(&dk);
+        skey_u64(&dk, j->ws);
+        skey_u64(&dk, j->doc);
+        skey_u32(&dk, i - 1);
+        MDB_val dkv = skey_val(&dk), v;
+        rc = mdb_get(txn, store_dbi(a->st, DB_DOC_CHUNKS), &dkv, &v);
+        if (rc) { rc = store_status(rc); break; }
+        if (v.mv_size != 8) { rc = ENGRAM_ECORRUPT; break; }
+        uint64_t chunk = be64_get(v.mv_data);
+        if ((rc = unindex_chunk(txn, a->st, a->tok, j->ws, j->coll, chunk, &text))) break;
+        store_key_t ck = key3(j->ws, j->coll, chunk);
+        MDB_val ckv = skey_val(&ck);
+        int r = mdb_del(txn, store_dbi(a->st, DB_CHUNKS), &ckv, NULL);
+        if (r && r != MDB_NOTFOUND) { rc = store_status(r); break; }
+        rc = store_status(mdb_del(txn, store_dbi(a->st, DB_DOC_CHUNKS), &dkv, NULL));
+    }
+    buf_free(&text);
+    if (rc) return rc;
+    a->left = stop;
+    static const char *const skip[] = {"chunk_count", "updated_at", NULL};
+    rc = doc_rewrite(txn, a->st, j->ws, j->coll, j->doc, skip, rollback_edit, a, NULL);
+    if (!rc) rc = catalog_coll_add_counts(txn, a->st, j->ws, j->coll, 0, -(int64_t)(have - stop));
+    return rc;
+}
+
+int catalog_doc_rollback(store_t *st, tokenizer_t *tok, const ingest_job_t *job, size_t max,
+                         uint32_t *left)
+{
+    struct rollback_args a = {.st = st, .tok = tok, .job = job, .max = max ? max : 1};
+    time_format_rfc3339(time_now_ms(), a.now);
+    int rc = store_write(st, rollback_cb, &a);
+    if (!rc) catalog_generation_bump(job->ws, job->coll); /* after the commit: caches */
+    *left = rc ? 0 : a.left;
+    return rc;
+}
+
 struct progress_args {
     store_t *st;
     const ingest_job_t *job;
@@ -797,9 +917,12 @@ struct complete_args {
     const ingest_job_t *job;
     const chunk_in_t *chunks;
     size_t n;
+    uint32_t first;   /* document index of chunks[0] */
+    int last;         /* the document's last part */
     uint32_t dim;
     uint64_t total_tokens;
     char now[32];
+    int gone;         /* out: the document was deleted or is already complete */
 };
 
 /* The collection's vector index, created with the first vectors. */
@@ -820,11 +943,21 @@ static void complete_edit(jw_t *w, void *ud)
     struct complete_args *a = ud;
     jw_kstr(w, "status", "completed");
     jw_kdouble(w, "progress", 1.0);
-    jw_kint(w, "chunk_count", (int64_t)a->n);
+    jw_kint(w, "chunk_count", (int64_t)a->first + (int64_t)a->n);
     jw_kint(w, "total_tokens", (int64_t)a->total_tokens);
     jw_knull(w, "error_message");
     jw_kstr(w, "updated_at", a->now);
     jw_kstr(w, "processed_at", a->now);
+}
+
+/* A part that is not the last: still processing, chunk_count = the chunks
+ * committed so far (the cursor a restart resumes from). */
+static void part_edit(jw_t *w, void *ud)
+{
+    struct complete_args *a = ud;
+    jw_kstr(w, "status", "processing");
+    jw_kint(w, "chunk_count", (int64_t)a->first + (int64_t)a->n);
+    jw_kstr(w, "updated_at", a->now);
 }
 
 static int complete_cb(MDB_txn *txn, void *arg)
@@ -832,13 +965,24 @@ static int complete_cb(MDB_txn *txn, void *arg)
     struct complete_args *a = arg;
     const ingest_job_t *j = a->job;
     json_t *rec = NULL;
+    a->gone = 0;
     int rc = catalog_doc_get_internal(txn, a->st, j->ws, j->coll, j->doc, &rec);
-    if (rc == ENGRAM_ENOTFOUND) return delete_job(txn, a->st, j->job_id);
+    if (rc == ENGRAM_ENOTFOUND) {
+        a->gone = 1;
+        return delete_job(txn, a->st, j->job_id);
+    }
     if (rc) return rc;
     const char *status = json_get_str(rec, "status");
     int already = status && strcmp(status, "completed") == 0;
+    int64_t committed = json_get_i64(rec, "chunk_count", 0);
     json_free(rec);
-    if (already) return delete_job(txn, a->st, j->job_id);
+    if (already) {
+        a->gone = 1;
+        return delete_job(txn, a->st, j->job_id);
+    }
+    /* Parts commit in order: this one must continue exactly where the
+     * committed ones end. */
+    if (committed != (int64_t)a->first) return ENGRAM_EEXIST;
     int vectors = a->n && a->chunks[0].vec && a->dim;
     if (vectors && (rc = ensure_vector_index(txn, a->st, j->ws, j->coll, a->dim))) return rc;
     /* Vectors go into the index in one batch after the loop; they must be
@@ -859,7 +1003,8 @@ static int complete_cb(MDB_txn *txn, void *arg)
     for (size_t i = 0; i < a->n; i++) {
         uint64_t chunk;
         if ((rc = store_next_id(txn, a->st, "chunk", &chunk))) break;
-        if ((rc = put_chunk(txn, a->st, j->ws, j->coll, j->doc, chunk, (uint32_t)i, &a->chunks[i])))
+        if ((rc = put_chunk(txn, a->st, j->ws, j->coll, j->doc, chunk, a->first + (uint32_t)i,
+                            &a->chunks[i])))
             break;
         rc = bm25_add(txn, a->st, a->tok, j->ws, j->coll, chunk, a->chunks[i].text, a->chunks[i].len);
         if (rc) break;
@@ -874,11 +1019,13 @@ static int complete_cb(MDB_txn *txn, void *arg)
     if (rc) return rc;
     static const char *const skip[] = {"status", "progress", "chunk_count", "total_tokens",
                                        "error_message", "updated_at", "processed_at", NULL};
-    rc = doc_rewrite(txn, a->st, j->ws, j->coll, j->doc, skip, complete_edit, a, NULL);
+    static const char *const skip_part[] = {"status", "chunk_count", "updated_at", NULL};
+    rc = doc_rewrite(txn, a->st, j->ws, j->coll, j->doc, a->last ? skip : skip_part,
+                     a->last ? complete_edit : part_edit, a, NULL);
     if (rc) return rc;
     rc = catalog_coll_add_counts(txn, a->st, j->ws, j->coll, 0, (int64_t)a->n);
     if (rc) return rc;
-    return delete_job(txn, a->st, j->job_id);
+    return a->last ? delete_job(txn, a->st, j->job_id) : 0;
 }
 
 struct complete_batch_args {
@@ -897,7 +1044,8 @@ static int complete_batch_cb(MDB_txn *txn, void *arg)
     for (size_t i = 0; i < b->n; i++) {
         doc_done_t *d = &b->docs[i];
         struct complete_args a = {.st = b->st, .tok = b->tok, .job = &d->job, .chunks = d->chunks,
-                                  .n = d->n, .dim = d->dim, .total_tokens = d->total_tokens};
+                                  .n = d->n, .first = d->first, .last = !d->more, .dim = d->dim,
+                                  .total_tokens = d->total_tokens};
         memcpy(a.now, b->now, sizeof a.now);
         MDB_txn *child;
         int rc = mdb_txn_begin(store_env(b->st), txn, 0, &child);
@@ -913,6 +1061,7 @@ static int complete_batch_cb(MDB_txn *txn, void *arg)
             rc = store_status(mdb_txn_commit(child));
         }
         d->status = rc;
+        d->gone = !rc && a.gone;
     }
     return 0;
 }
@@ -934,7 +1083,7 @@ int catalog_doc_complete(store_t *st, tokenizer_t *tok, const ingest_job_t *job,
                          const chunk_in_t *chunks, size_t n, uint32_t dim, uint64_t total_tokens)
 {
     struct complete_args a = {.st = st, .tok = tok, .job = job, .chunks = chunks, .n = n,
-                              .dim = dim, .total_tokens = total_tokens};
+                              .last = 1, .dim = dim, .total_tokens = total_tokens};
     time_format_rfc3339(time_now_ms(), a.now);
     int rc = store_write(st, complete_cb, &a);
     if (!rc) catalog_generation_bump(job->ws, job->coll); /* after the commit: caches */

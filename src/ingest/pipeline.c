@@ -1,19 +1,38 @@
 /*
  * pipeline.c - the ingestion worker pool and its committer (see ingest.h).
  *
- * Workers take jobs, and extract, chunk, embed and find the entities of a
- * document outside any transaction; the prepared document (which owns
- * everything its chunks point into) goes on a bounded commit queue. One
- * committer thread takes whatever is queued - up to COMMIT_BATCH_DOCS
- * documents - and commits it in one write transaction (each document in a
- * nested one), so under load one fsync and one copy of the touched B-tree
- * pages serve many documents. Progress of documents in flight is kept in
- * memory (ingest_progress), not committed.
+ * Workers take jobs and turn a document into parts: up to PART_CHUNKS
+ * chunks (or PART_BYTES of text) read from its source (source.h: plain text
+ * streamed from the stored file, other formats extracted), embedded and
+ * with their entities found, all outside any transaction. A part goes on a
+ * bounded commit queue; one committer thread takes whatever is queued - up
+ * to COMMIT_BATCH_DOCS parts, COMMIT_BATCH_CHUNKS chunks - and commits it
+ * in one write transaction (each part in a nested one), so under load one
+ * fsync serves many small documents, and a large document costs the memory
+ * of two parts (one committing, the next being made), never its size.
  *
- * Lock order: one mutex (mu) guards both queues; nobody holds it while
- * calling into the store. Shutdown: workers stop at the next stage boundary
- * (their job stays in the store), then the committer commits what was
- * already prepared and ends.
+ * A document of one part commits as before: chunks, indexes and
+ * `completed` at once. A larger one commits part by part, in order: the
+ * document stays `processing` with chunk_count = the chunks committed (they
+ * are searchable), and its job stays until the last part sets `completed`.
+ * A restart resumes it from that count (the source yields the same chunks
+ * again; those already committed are skipped). A document that fails after
+ * some parts committed has them rolled back (catalog_doc_rollback) before it
+ * is marked failed, so a failed document never has chunks.
+ *
+ * Fairness: the queue is a FIFO per workspace, served round-robin between
+ * the workspaces that have jobs waiting. A worker that finished a part of a
+ * document with more to come puts it back at the front of its workspace's
+ * queue (at most MAX_SUSPENDED such documents wait at once) when another
+ * workspace has jobs waiting, so a huge document is interleaved with other
+ * workspaces' documents part by part instead of holding a worker for its
+ * whole length.
+ *
+ * Lock order: one mutex (mu) guards the queues, the documents in flight
+ * and their part state; nobody holds it while calling into the store.
+ * Shutdown: workers stop at the next part boundary (the job stays; what
+ * was committed is resumed at the next start), then the committer commits
+ * what was already prepared and ends.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -21,120 +40,171 @@
 
 #include "catalog/catalog.h"
 #include "index/tokenizer.h"
-#include "ingest/chunk.h"
 #include "ingest/detect.h"
-#include "ingest/extract.h"
 #include "ingest/ingest.h"
+#include "ingest/source.h"
 #include "model/extract_entities.h"
 #include "model/registry.h"
 #include "util/buf.h"
 #include "util/common.h"
 #include "util/log.h"
-#include "util/utf8.h"
 
-/* A document ready to commit: everything its chunks point into. Owned by
- * the commit queue once handed over. */
-typedef struct prepared {
+#define PART_CHUNKS 1024          /* chunks per part at most */
+#define PART_BYTES (4u << 20)     /* bytes of chunk text per part at most */
+#define COMMIT_QUEUE_MAX 64       /* parts waiting for the committer at most */
+#define COMMIT_QUEUE_CHUNKS 4096  /* ... and their chunks (unless the queue is empty) */
+#define COMMIT_BATCH_DOCS 32      /* parts per write transaction at most */
+#define COMMIT_BATCH_CHUNKS 2048  /* chunks per write transaction (unless one part has more) */
+#define MAX_SUSPENDED 4           /* documents put back between parts, waiting at once */
+#define ROLLBACK_CHUNKS 2048      /* chunks removed per transaction when failing a document */
+
+/* A document in flight: from its first part until its last one committed
+ * (or it failed, or was left for the next start). Owned by the worker
+ * processing it, or by the queue while it waits between parts, then by the
+ * committer once its last part is queued. */
+typedef struct doc_stream {
     ingest_job_t job;
-    extract_result_t ex;
-    size_t *span_of;
+    coll_config_t cfg;
+    doc_source_t *src;
+    uint32_t next;        /* index of the next chunk the source yields */
+    uint32_t skip;        /* chunks committed by an earlier run: skipped */
+    uint32_t sent;        /* chunks handed to the committer (skip included) */
+    int eof;              /* the source has no more chunks */
+    /* Guarded by mu: */
+    uint32_t committed;   /* chunks committed */
+    int part_out;         /* a part is with the committer */
+    int part_rc;          /* status of the last part committed */
+    int gone;             /* the document was deleted meanwhile */
+    double progress;
+    struct doc_stream *prev_live, *next_live;
+} doc_stream_t;
+
+/* Chunks ready to commit; owns everything they point into. */
+typedef struct part {
+    doc_stream_t *s;
+    uint32_t first;       /* document index of chunks[0] */
+    int more;             /* parts follow */
+    size_t n, cap;
+    chunk_in_t *chunks;
+    size_t *text_off;     /* chunk texts and headings, as offsets into arena */
+    size_t *head_off;     /* (size_t)-1: no heading */
+    buf_t arena;
     graph_chunk_t *graphs;
     float *vecs;
     uint32_t dim;
-    char *bytes;
-    buf_t text;
-    chunk_span_t *spans;
-    size_t n;
-    chunk_in_t *chunks;
     uint64_t total_tokens;
-    struct prepared *next;
-} prepared_t;
+    struct part *next;
+} part_t;
 
-#define COMMIT_QUEUE_MAX 64      /* prepared documents held in memory at most */
-#define COMMIT_BATCH_DOCS 32     /* documents per write transaction at most */
-#define COMMIT_BATCH_CHUNKS 4096 /* chunks per write transaction (unless one document has more) */
+/* The job queue: a FIFO per workspace, in a round-robin ring. */
+typedef struct qent {
+    ingest_job_t job;
+    doc_stream_t *s;      /* a document put back between parts, or NULL */
+    struct qent *next;
+} qent_t;
+
+typedef struct wsq {
+    uint64_t ws;
+    qent_t *head, *tail;
+    size_t n;
+    struct wsq *next;
+} wsq_t;
 
 struct ingest {
     store_t *st;
     embed_registry_t *reg;
     extract_llm_config_t llm;  /* llm.url NULL: the built-in entity extractor */
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    ingest_job_t *q;
-    size_t head, len, cap;
+    pthread_cond_t cv;         /* jobs queued, or stopping */
+    pthread_cond_t part_cv;    /* a part committed */
+    wsq_t *ring, *ring_tail;   /* workspaces with jobs waiting, next served first */
+    size_t len;                /* jobs waiting */
+    size_t suspended;          /* of them, documents put back between parts */
     size_t running;
     int stopping;
     int n_threads;
-    int next_slot;
     pthread_t *threads;
-    /* Prepared documents waiting for the committer (see committer()). */
+    /* Parts waiting for the committer (see committer()). */
     pthread_t committer;
     int has_committer;
     pthread_cond_t commit_cv, space_cv;
-    struct prepared *commit_head, *commit_tail;
-    size_t commit_len, committing;
-    struct prepared *in_commit[COMMIT_BATCH_DOCS]; /* the batch being committed */
+    part_t *commit_head, *commit_tail;
+    size_t commit_len, commit_chunks, committing;
     int workers_gone, committer_gone;
-    /* Progress of the documents being processed, one slot per worker: kept
-     * in memory (a committed progress write would cost an fsync per step). */
-    struct { uint64_t ws, doc; double progress; int busy; } *live;
+    doc_stream_t *live;        /* documents in flight (their progress) */
 };
 
-static void live_set(ingest_t *in, int slot, const ingest_job_t *job, double progress, int busy)
+/* ---- the queue (under mu) -------------------------------------------------- */
+
+static wsq_t *ring_find(ingest_t *in, uint64_t ws)
 {
-    if (slot < 0) return;
-    pthread_mutex_lock(&in->mu);
-    in->live[slot].ws = job->ws;
-    in->live[slot].doc = job->doc;
-    in->live[slot].progress = progress;
-    in->live[slot].busy = busy;
-    pthread_mutex_unlock(&in->mu);
+    for (wsq_t *q = in->ring; q; q = q->next)
+        if (q->ws == ws) return q;
+    return NULL;
 }
 
-int ingest_progress(ingest_t *in, uint64_t ws, uint64_t doc, double *progress)
+static int queue_push(ingest_t *in, const ingest_job_t *job, doc_stream_t *s, int front)
 {
-    int found = 0;
-    if (!in) return 0;
-    pthread_mutex_lock(&in->mu);
-    for (int i = 0; i < in->n_threads && !found; i++) {
-        if (in->live[i].busy && in->live[i].ws == ws && in->live[i].doc == doc) {
-            *progress = in->live[i].progress;
-            found = 1;
-        }
+    qent_t *e = eg_calloc(1, sizeof *e);
+    if (!e) return ENGRAM_ENOMEM;
+    e->job = *job;
+    e->s = s;
+    wsq_t *q = ring_find(in, job->ws);
+    if (!q) {
+        if (!(q = eg_calloc(1, sizeof *q))) { eg_free(e); return ENGRAM_ENOMEM; }
+        q->ws = job->ws;
+        if (in->ring_tail) in->ring_tail->next = q; else in->ring = q;
+        in->ring_tail = q;
     }
-    /* Prepared and waiting to commit, or in the commit running now. */
-    for (struct prepared *p = in->commit_head; p && !found; p = p->next)
-        if (p->job.ws == ws && p->job.doc == doc) { *progress = 0.95; found = 1; }
-    for (size_t i = 0; i < COMMIT_BATCH_DOCS && !found; i++)
-        if (in->in_commit[i] && in->in_commit[i]->job.ws == ws && in->in_commit[i]->job.doc == doc) {
-            *progress = 0.95;
-            found = 1;
-        }
-    pthread_mutex_unlock(&in->mu);
-    return found;
-}
-
-static int queue_push(ingest_t *in, const ingest_job_t *job)
-{
-    if (in->len == in->cap) {
-        size_t cap = in->cap ? in->cap * 2 : 64;
-        ingest_job_t *q = eg_malloc(cap * sizeof *q);
-        if (!q) return ENGRAM_ENOMEM;
-        for (size_t i = 0; i < in->len; i++) q[i] = in->q[(in->head + i) % in->cap];
-        eg_free(in->q);
-        in->q = q;
-        in->cap = cap;
-        in->head = 0;
+    if (front) {
+        e->next = q->head;
+        q->head = e;
+        if (!q->tail) q->tail = e;
+    } else {
+        if (q->tail) q->tail->next = e; else q->head = e;
+        q->tail = e;
     }
-    in->q[(in->head + in->len) % in->cap] = *job;
+    q->n++;
     in->len++;
+    if (s) in->suspended++;
     return 0;
+}
+
+/* The head job of the workspace served next; that workspace goes to the
+ * back of the ring. */
+static qent_t *queue_pop(ingest_t *in)
+{
+    wsq_t *q = in->ring;
+    if (!q) return NULL;
+    qent_t *e = q->head;
+    q->head = e->next;
+    if (!q->head) q->tail = NULL;
+    q->n--;
+    in->len--;
+    if (e->s) in->suspended--;
+    in->ring = q->next;
+    if (!in->ring) in->ring_tail = NULL;
+    q->next = NULL;
+    if (q->n) {
+        if (in->ring_tail) in->ring_tail->next = q; else in->ring = q;
+        in->ring_tail = q;
+    } else {
+        eg_free(q);
+    }
+    return e;
+}
+
+/* Jobs of other workspaces waiting. */
+static size_t others_waiting(ingest_t *in, uint64_t ws)
+{
+    wsq_t *q = ring_find(in, ws);
+    return in->len - (q ? q->n : 0);
 }
 
 int ingest_submit(ingest_t *in, const ingest_job_t *job)
 {
     pthread_mutex_lock(&in->mu);
-    int rc = queue_push(in, job);
+    int rc = queue_push(in, job, NULL, 0);
     if (!rc) pthread_cond_signal(&in->cv);
     pthread_mutex_unlock(&in->mu);
     return rc;
@@ -148,32 +218,27 @@ size_t ingest_queue_depth(ingest_t *in)
     return n;
 }
 
-/* Byte offset -> code point offset, counted incrementally (offsets ascend
- * within a document, so each call continues from the last). */
-typedef struct cp_counter {
-    const char *text;
-    size_t byte, cps;
-} cp_counter_t;
-
-static uint32_t cp_offset(cp_counter_t *c, size_t byte)
+int ingest_progress(ingest_t *in, uint64_t ws, uint64_t doc, double *progress)
 {
-    if (byte < c->byte) { c->byte = 0; c->cps = 0; }
-    for (; c->byte < byte; c->byte++)
-        if (((unsigned char)c->text[c->byte] & 0xC0) != 0x80) c->cps++;
-    return (uint32_t)c->cps;
+    int found = 0;
+    if (!in) return 0;
+    pthread_mutex_lock(&in->mu);
+    for (doc_stream_t *s = in->live; s && !found; s = s->next_live) {
+        if (s->job.ws == ws && s->job.doc == doc) {
+            *progress = s->progress;
+            found = 1;
+        }
+    }
+    pthread_mutex_unlock(&in->mu);
+    return found;
 }
 
-static uint64_t count_words(const char *s, size_t n)
+static int stopping(ingest_t *in)
 {
-    uint64_t words = 0;
-    int in_word = 0;
-    for (size_t i = 0; i < n; i++) {
-        int space = s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r' || s[i] == '\f' ||
-                    s[i] == '\v';
-        if (!space && !in_word) words++;
-        in_word = !space;
-    }
-    return words;
+    pthread_mutex_lock(&in->mu);
+    int s = in->stopping;
+    pthread_mutex_unlock(&in->mu);
+    return s;
 }
 
 #define EMBED_BATCH 64
@@ -241,73 +306,6 @@ static doc_type_t type_of_mime(const char *mime)
     return DOC_BINARY;
 }
 
-/* Chunks an extracted document page by page and section by section, so a
- * chunk never straddles two and its page and heading are exact. *page_of
- * and *heading_of get each chunk's span (NULL heading when none). */
-static int chunk_spans(const extract_result_t *ex, const coll_config_t *cfg, chunk_span_t **out,
-                       size_t *n_out, size_t **span_of)
-{
-    chunk_span_t *all = NULL;
-    size_t n = 0, cap = 0;
-    size_t *owner = NULL;
-    int rc = 0;
-    for (size_t s = 0; s < ex->n_spans && !rc; s++) {
-        const extract_span_t *sp = &ex->spans[s];
-        chunk_span_t *part = NULL;
-        size_t m = 0;
-        rc = chunk_text(ex->text + sp->start, sp->end - sp->start, cfg->chunk_size,
-                        cfg->chunk_overlap, 0, &part, &m);
-        if (rc) break;
-        if (n + m > cap) {
-            size_t nc = (n + m) * 2 + 16;
-            chunk_span_t *na = eg_realloc(all, nc * sizeof *na);
-            size_t *no = na ? eg_realloc(owner, nc * sizeof *no) : NULL;
-            if (na) all = na;
-            if (no) owner = no;
-            if (!na || !no) { chunk_spans_free(part, m); rc = ENGRAM_ENOMEM; break; }
-            cap = nc;
-        }
-        for (size_t i = 0; i < m; i++) {
-            all[n] = part[i];
-            all[n].start += sp->start;
-            all[n].end += sp->start;
-            owner[n++] = s;
-        }
-        eg_free(part); /* the spans moved into all; their headings are NULL */
-    }
-    if (rc) {
-        chunk_spans_free(all, n);
-        eg_free(owner);
-        return rc;
-    }
-    *out = all;
-    *n_out = n;
-    *span_of = owner;
-    return 0;
-}
-
-static int stopping(ingest_t *in)
-{
-    pthread_mutex_lock(&in->mu);
-    int s = in->stopping;
-    pthread_mutex_unlock(&in->mu);
-    return s;
-}
-
-static void prepared_free(prepared_t *p)
-{
-    if (!p) return;
-    eg_free(p->span_of);
-    extract_result_free(&p->ex);
-    extract_graph_free(p->graphs, p->n);
-    eg_free(p->vecs);
-    eg_free(p->chunks);
-    chunk_spans_free(p->spans, p->n);
-    buf_free(&p->text);
-    eg_free(p->bytes);
-    eg_free(p);
-}
-
 /* What a failed document becomes: storage failures leave the job for the
  * next start (the disk may have room again); anything else fails it with a
  * message a user can act on. */
@@ -328,139 +326,300 @@ static void finish_failed(ingest_t *in, const ingest_job_t *job, int rc)
         catalog_doc_fail(in->st, job, "processing failed; see the server log for the request");
 }
 
-/* Hands a prepared document to the committer; waits while its queue is full. */
-static void commit_enqueue(ingest_t *in, prepared_t *p)
+/* ---- documents in flight ------------------------------------------------------ */
+
+static void set_progress(ingest_t *in, doc_stream_t *s, double p)
 {
     pthread_mutex_lock(&in->mu);
-    while (in->commit_len >= COMMIT_QUEUE_MAX && !in->committer_gone)
-        pthread_cond_wait(&in->space_cv, &in->mu);
-    if (in->committer_gone) {
-        pthread_mutex_unlock(&in->mu);
-        prepared_free(p); /* job stays in the store for the next start */
-        return;
-    }
-    p->next = NULL;
-    if (in->commit_tail) in->commit_tail->next = p; else in->commit_head = p;
-    in->commit_tail = p;
-    in->commit_len++;
-    pthread_cond_signal(&in->commit_cv);
+    s->progress = p;
     pthread_mutex_unlock(&in->mu);
 }
 
-/* Extracts, chunks, embeds and finds the entities of one document, then
- * hands it to the committer. */
-static void process(ingest_t *in, const ingest_job_t *job, int slot)
+/* Frees a document in flight; no part of it may be with the committer. */
+static void stream_free(ingest_t *in, doc_stream_t *s)
+{
+    if (!s) return;
+    pthread_mutex_lock(&in->mu);
+    if (s->prev_live) s->prev_live->next_live = s->next_live; else if (in->live == s) in->live = s->next_live;
+    if (s->next_live) s->next_live->prev_live = s->prev_live;
+    pthread_mutex_unlock(&in->mu);
+    doc_source_free(s->src);
+    eg_free(s);
+}
+
+/* Waits until the document's part in the committer's hands (if any) is
+ * committed; returns its status, and *gone. */
+static int stream_wait(ingest_t *in, doc_stream_t *s, int *gone)
+{
+    pthread_mutex_lock(&in->mu);
+    while (s->part_out) pthread_cond_wait(&in->part_cv, &in->mu);
+    int rc = s->part_rc;
+    *gone = s->gone;
+    pthread_mutex_unlock(&in->mu);
+    return rc;
+}
+
+/* Takes back the chunks earlier parts committed, so a failed document has
+ * none. 0 when there are none left; otherwise the document stays
+ * `processing` with its job and the next start tries it again. */
+static int roll_back(ingest_t *in, const ingest_job_t *job, tokenizer_t *tok)
+{
+    tokenizer_t *own = NULL;
+    int rc = tok ? 0 : tokenizer_new(&own);
+    uint32_t left = 1;
+    while (!rc && left) rc = catalog_doc_rollback(in->st, tok ? tok : own, job, ROLLBACK_CHUNKS, &left);
+    tokenizer_free(own);
+    if (rc && rc != ENGRAM_ENOTFOUND)
+        log_error("ingest: document %llu: cannot take back its committed chunks (%s); it is "
+                  "processed again at the next start", (unsigned long long)job->doc,
+                  engram_strerror(rc));
+    return rc == ENGRAM_ENOTFOUND ? 0 : rc;
+}
+
+/* Ends a document that cannot complete: rc and, for the uploader, msg
+ * (NULL: from rc). Its committed chunks are taken back first. Frees s. */
+static void stream_fail(ingest_t *in, doc_stream_t *s, int rc, const char *msg)
+{
+    int gone = 0;
+    stream_wait(in, s, &gone);
+    pthread_mutex_lock(&in->mu);
+    uint32_t committed = s->committed;
+    pthread_mutex_unlock(&in->mu);
+    if (!gone && (committed == 0 || roll_back(in, &s->job, NULL) == 0)) {
+        if (msg) catalog_doc_fail(in->st, &s->job, msg);
+        else finish_failed(in, &s->job, rc);
+    }
+    stream_free(in, s);
+}
+
+/* Shutting down: the job stays in the store and runs at the next start,
+ * from the chunks committed so far. */
+static void stream_leave(ingest_t *in, doc_stream_t *s)
+{
+    int gone;
+    stream_wait(in, s, &gone);
+    log_info("ingest: document %llu left for the next start", (unsigned long long)s->job.doc);
+    stream_free(in, s);
+}
+
+/* Starts a document; NULL when it ended right away (deleted, unreadable). */
+static doc_stream_t *stream_open(ingest_t *in, const ingest_job_t *job)
 {
     char err[256] = "", ctype[128];
-    size_t len = 0;
-    coll_config_t cfg;
-    prepared_t *p = eg_calloc(1, sizeof *p);
-    if (!p) { finish_failed(in, job, ENGRAM_ENOMEM); return; }
-    p->job = *job;
-    int rc = catalog_job_load(in->st, job, &p->bytes, &len, ctype, &cfg);
+    size_t zlen = 0;
+    doc_stream_t *s = eg_calloc(1, sizeof *s);
+    if (!s) { finish_failed(in, job, ENGRAM_ENOMEM); return NULL; }
+    s->job = *job;
+    int rc = catalog_job_info(in->st, job, ctype, &s->cfg, &s->skip, &zlen);
     if (rc == ENGRAM_ENOTFOUND) {
         /* Deleted before it was processed: just drop the job. */
         catalog_doc_fail(in->st, job, "document deleted");
-        goto done;
+        eg_free(s);
+        return NULL;
     }
     if (rc) {
         log_error("ingest: cannot load document %llu: %s", (unsigned long long)job->doc,
                   engram_strerror(rc));
         catalog_doc_fail(in->st, job, "the stored file could not be read");
-        goto done;
+        eg_free(s);
+        return NULL;
     }
-    live_set(in, slot, job, 0.1, 1);
-
-    doc_type_t type = type_of_mime(ctype);
-    int extracted = type != DOC_TEXT && type != DOC_MARKDOWN;
-    if (extracted) {
-        /* PDF, DOCX, HTML, images: text and its pages/sections from the extractor. */
-        extract_limits_t lim;
-        extract_limits_default(&lim);
-        rc = extract_document(type, p->bytes, len, &lim, &p->ex, err, sizeof err);
-        if (rc == ENGRAM_ENOMEM) goto fail;
-        if (rc) {
-            catalog_doc_fail(in->st, job, err[0] ? err : "the document could not be read");
-            goto done;
-        }
-        buf_append(&p->text, p->ex.text, p->ex.len);
-    } else {
-        size_t bad = utf8_sanitize(p->bytes, len, &p->text);
-        if (bad) log_debug("ingest: document %llu had %zu invalid UTF-8 sequences replaced",
-                           (unsigned long long)job->doc, bad);
+    s->sent = s->committed = s->skip;
+    s->progress = 0.05;
+    pthread_mutex_lock(&in->mu);
+    s->next_live = in->live;
+    if (in->live) in->live->prev_live = s;
+    in->live = s;
+    pthread_mutex_unlock(&in->mu);
+    if (s->skip)
+        log_info("ingest: document %llu resumes after its %u committed chunks",
+                 (unsigned long long)job->doc, s->skip);
+    rc = doc_source_open(in->st, job, type_of_mime(ctype), &s->cfg, zlen, &s->src, err, sizeof err);
+    if (rc == ENGRAM_ENOTFOUND) {
+        catalog_doc_fail(in->st, job, "document deleted");
+        stream_free(in, s);
+        return NULL;
     }
-    /* The original bytes are not needed past this point. */
-    eg_free(p->bytes);
-    p->bytes = NULL;
-    if (p->text.err) { rc = p->text.err; goto fail; }
-    if (stopping(in)) goto left;
-    const char *text = p->text.data ? p->text.data : "";
-    if (extracted)
-        rc = chunk_spans(&p->ex, &cfg, &p->spans, &p->n, &p->span_of);
-    else
-        rc = chunk_text(text, p->text.len, cfg.chunk_size, cfg.chunk_overlap, type == DOC_MARKDOWN,
-                        &p->spans, &p->n);
-    if (rc) goto fail;
-    if (p->n == 0) {
-        catalog_doc_fail(in->st, job, "the document contains no text");
-        goto done;
+    if (rc) {
+        if (rc == ENGRAM_ENOMEM) stream_fail(in, s, rc, NULL);
+        else if (err[0]) stream_fail(in, s, rc, err);
+        else if (rc == ENGRAM_EFULL || rc == -EIO || rc == ENGRAM_EIO) stream_fail(in, s, rc, NULL);
+        else stream_fail(in, s, rc, "the document could not be read");
+        return NULL;
     }
-    p->chunks = eg_calloc(p->n, sizeof *p->chunks);
-    if (!p->chunks) { rc = ENGRAM_ENOMEM; goto fail; }
-    cp_counter_t cc = {text, 0, 0};
-    for (size_t i = 0; i < p->n; i++) {
-        chunk_in_t *ch = &p->chunks[i];
-        ch->text = text + p->spans[i].start;
-        ch->len = p->spans[i].end - p->spans[i].start;
-        ch->start = cp_offset(&cc, p->spans[i].start);
-        ch->end = cp_offset(&cc, p->spans[i].end);
-        ch->token_count = p->spans[i].token_count;
-        ch->heading = p->spans[i].heading;
-        if (p->span_of) {
-            const extract_span_t *sp = &p->ex.spans[p->span_of[i]];
-            ch->page = sp->page > 0 ? (uint32_t)sp->page : 0;
-            ch->heading = sp->heading;
-        }
-    }
-    if (stopping(in)) goto left;
-    live_set(in, slot, job, 0.5, 1);
-    rc = embed_chunks(in, &cfg, p->chunks, p->n, &p->vecs, &p->dim, err, sizeof err);
-    if (rc == ENGRAM_ECANCELED) goto left;
-    if (rc == ENGRAM_EUPSTREAM || rc == ENGRAM_EINVAL) {
-        char msg[320];
-        snprintf(msg, sizeof msg, "embedding failed: %s", err);
-        catalog_doc_fail(in->st, job, msg);
-        goto done;
-    }
-    if (rc) goto fail;
-    if (stopping(in)) goto left;
-    live_set(in, slot, job, 0.8, 1);
-    if (cfg.graph && (rc = extract_graph(in, p->chunks, p->n, &p->graphs))) goto fail;
-    if (stopping(in)) goto left;
-    p->total_tokens = count_words(text, p->text.len);
-    live_set(in, slot, job, 0.9, 1);
-    commit_enqueue(in, p);
-    return;
-left:
-    /* Shutting down: the job stays in the store and runs at the next start. */
-    log_info("ingest: document %llu left for the next start", (unsigned long long)job->doc);
-    goto done;
-fail:
-    finish_failed(in, job, rc);
-done:
-    prepared_free(p);
+    return s;
 }
 
-/* The committer: takes prepared documents off the queue, up to
- * COMMIT_BATCH_DOCS (or COMMIT_BATCH_CHUNKS chunks) at a time, and commits
- * them in one write transaction. Batches form by themselves while the
- * writer is busy, so a quiet server still commits each document at once. */
+static void part_free(part_t *p)
+{
+    if (!p) return;
+    extract_graph_free(p->graphs, p->n);
+    eg_free(p->vecs);
+    eg_free(p->chunks);
+    eg_free(p->text_off);
+    eg_free(p->head_off);
+    buf_free(&p->arena);
+    eg_free(p);
+}
+
+/* Copies a chunk from the source into the part. */
+static int part_add(part_t *p, const src_chunk_t *c)
+{
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 16;
+        chunk_in_t *ch = eg_realloc(p->chunks, cap * sizeof *ch);
+        if (ch) p->chunks = ch;
+        size_t *to = ch ? eg_realloc(p->text_off, cap * sizeof *to) : NULL;
+        if (to) p->text_off = to;
+        size_t *ho = to ? eg_realloc(p->head_off, cap * sizeof *ho) : NULL;
+        if (ho) p->head_off = ho;
+        if (!ho) return ENGRAM_ENOMEM;
+        p->cap = cap;
+    }
+    chunk_in_t *ch = &p->chunks[p->n];
+    memset(ch, 0, sizeof *ch);
+    ch->len = c->len;
+    ch->start = c->start;
+    ch->end = c->end;
+    ch->token_count = c->token_count;
+    ch->page = c->page;
+    p->text_off[p->n] = p->arena.len;
+    buf_append(&p->arena, c->text, c->len);
+    buf_putc(&p->arena, '\0');
+    p->head_off[p->n] = (size_t)-1;
+    if (c->heading) {
+        p->head_off[p->n] = p->arena.len;
+        buf_puts(&p->arena, c->heading);
+        buf_putc(&p->arena, '\0');
+    }
+    p->n++;
+    return p->arena.err;
+}
+
+/* Reads, embeds and finds the entities of the document's next part. On
+ * ENGRAM_ECANCELED (shutting down) nothing is kept; on another error err
+ * may hold a message for the uploader. */
+static int part_build(ingest_t *in, doc_stream_t *s, part_t **out, char *err, size_t errsz)
+{
+    *out = NULL;
+    part_t *p = eg_calloc(1, sizeof *p);
+    if (!p) return ENGRAM_ENOMEM;
+    p->s = s;
+    p->first = s->sent;
+    int rc = 0;
+    src_chunk_t c;
+    while (p->n < PART_CHUNKS && p->arena.len < PART_BYTES) {
+        rc = doc_source_next(s->src, &c);
+        if (rc < 0) goto fail;
+        if (rc == 0) { s->eof = 1; break; }
+        rc = 0;
+        if (s->next++ < s->skip) continue; /* committed by an earlier run */
+        if ((rc = part_add(p, &c))) goto fail;
+        if ((p->n & 255) == 0 && stopping(in)) { rc = ENGRAM_ECANCELED; goto fail; }
+    }
+    for (size_t i = 0; i < p->n; i++) {
+        p->chunks[i].text = p->arena.data + p->text_off[i];
+        p->chunks[i].heading = p->head_off[i] == (size_t)-1 ? NULL : p->arena.data + p->head_off[i];
+    }
+    p->more = !s->eof;
+    set_progress(in, s, 0.1 + 0.8 * doc_source_progress(s->src));
+    if (stopping(in)) { rc = ENGRAM_ECANCELED; goto fail; }
+    if (p->n) {
+        rc = embed_chunks(in, &s->cfg, p->chunks, p->n, &p->vecs, &p->dim, err, errsz);
+        if (rc) goto fail;
+        if (stopping(in)) { rc = ENGRAM_ECANCELED; goto fail; }
+        if (s->cfg.graph && (rc = extract_graph(in, p->chunks, p->n, &p->graphs))) goto fail;
+    }
+    if (!p->more) {
+        p->total_tokens = doc_source_words(s->src);
+        set_progress(in, s, 0.95);
+    }
+    s->sent = p->first + (uint32_t)p->n;
+    *out = p;
+    return 0;
+fail:
+    part_free(p);
+    return rc;
+}
+
+/* Hands a part to the committer; waits while its queue is full. 0, or
+ * ENGRAM_ECLOSED when the committer is gone (the part is dropped). */
+static int commit_enqueue(ingest_t *in, part_t *p)
+{
+    pthread_mutex_lock(&in->mu);
+    while ((in->commit_len >= COMMIT_QUEUE_MAX ||
+            (in->commit_len && in->commit_chunks + p->n > COMMIT_QUEUE_CHUNKS)) &&
+           !in->committer_gone)
+        pthread_cond_wait(&in->space_cv, &in->mu);
+    if (in->committer_gone) {
+        pthread_mutex_unlock(&in->mu);
+        part_free(p);
+        return ENGRAM_ECLOSED;
+    }
+    p->next = NULL;
+    if (in->commit_tail) in->commit_tail->next = p; else in->commit_head = p;
+    in->commit_tail = p;
+    in->commit_len++;
+    in->commit_chunks += p->n;
+    p->s->part_out = 1;
+    pthread_cond_signal(&in->commit_cv);
+    pthread_mutex_unlock(&in->mu);
+    return 0;
+}
+
+/* Works on a document until its last part is queued, it fails, it is put
+ * back in the queue for other workspaces' jobs, or the pool stops. */
+static void process(ingest_t *in, const ingest_job_t *job, doc_stream_t *s)
+{
+    if (!s && !(s = stream_open(in, job))) return;
+    for (;;) {
+        char err[256] = "";
+        part_t *p = NULL;
+        int rc = part_build(in, s, &p, err, sizeof err);
+        if (rc == ENGRAM_ECANCELED) { stream_leave(in, s); return; }
+        if (rc == ENGRAM_EUPSTREAM || (rc == ENGRAM_EINVAL && err[0])) {
+            char msg[320];
+            snprintf(msg, sizeof msg, "embedding failed: %s", err);
+            stream_fail(in, s, rc, msg);
+            return;
+        }
+        if (rc) { stream_fail(in, s, rc, NULL); return; }
+        /* Parts commit in order: the previous one first. */
+        int gone = 0;
+        rc = stream_wait(in, s, &gone);
+        if (gone) { part_free(p); stream_free(in, s); return; }
+        if (rc) { part_free(p); stream_fail(in, s, rc, NULL); return; }
+        if (!p->more && p->first == 0 && p->n == 0) {
+            part_free(p);
+            stream_fail(in, s, 0, "the document contains no text");
+            return;
+        }
+        int more = p->more;
+        if (commit_enqueue(in, p)) { stream_leave(in, s); return; }
+        if (!more) return; /* the committer ends the document */
+        if (stopping(in)) { stream_leave(in, s); return; }
+        pthread_mutex_lock(&in->mu);
+        if (others_waiting(in, job->ws) && in->suspended < MAX_SUSPENDED &&
+            queue_push(in, job, s, 1) == 0) {
+            pthread_cond_signal(&in->cv);
+            pthread_mutex_unlock(&in->mu);
+            return;
+        }
+        pthread_mutex_unlock(&in->mu);
+    }
+}
+
+/* The committer: takes parts off the queue, up to COMMIT_BATCH_DOCS (or
+ * COMMIT_BATCH_CHUNKS chunks) at a time, and commits them in one write
+ * transaction. Batches form by themselves while the writer is busy, so a
+ * quiet server still commits each document at once. It ends a document
+ * whose last part it committed (or that failed there). */
 static void *committer(void *arg)
 {
     ingest_t *in = arg;
     tokenizer_t *tok = NULL;
     doc_done_t *dd = eg_calloc(COMMIT_BATCH_DOCS, sizeof *dd);
-    prepared_t *batch[COMMIT_BATCH_DOCS];
+    part_t *batch[COMMIT_BATCH_DOCS];
     if (tokenizer_new(&tok) || !dd) {
         log_error("ingest: cannot start the committer");
         pthread_mutex_lock(&in->mu);
@@ -478,29 +637,43 @@ static void *committer(void *arg)
         size_t n = 0, chunks = 0;
         while (in->commit_head && n < COMMIT_BATCH_DOCS &&
                (n == 0 || chunks + in->commit_head->n <= COMMIT_BATCH_CHUNKS)) {
-            prepared_t *p = in->commit_head;
+            part_t *p = in->commit_head;
             in->commit_head = p->next;
             if (!in->commit_head) in->commit_tail = NULL;
             in->commit_len--;
+            in->commit_chunks -= p->n;
             chunks += p->n;
             batch[n++] = p;
         }
         in->committing += n;
-        for (size_t i = 0; i < n; i++) in->in_commit[i] = batch[i];
         pthread_cond_broadcast(&in->space_cv);
         pthread_mutex_unlock(&in->mu);
         for (size_t i = 0; i < n; i++) {
-            dd[i] = (doc_done_t){.job = batch[i]->job, .chunks = batch[i]->chunks,
-                                 .n = batch[i]->n, .dim = batch[i]->dim,
-                                 .total_tokens = batch[i]->total_tokens};
+            part_t *p = batch[i];
+            dd[i] = (doc_done_t){.job = p->s->job, .chunks = p->chunks, .n = p->n,
+                                 .first = p->first, .more = p->more, .dim = p->dim,
+                                 .total_tokens = p->total_tokens};
         }
         catalog_doc_complete_batch(in->st, tok, dd, n);
-        pthread_mutex_lock(&in->mu);
-        for (size_t i = 0; i < n; i++) in->in_commit[i] = NULL;
-        pthread_mutex_unlock(&in->mu);
         for (size_t i = 0; i < n; i++) {
-            if (dd[i].status) finish_failed(in, &batch[i]->job, dd[i].status);
-            prepared_free(batch[i]);
+            part_t *p = batch[i];
+            doc_stream_t *s = p->s;
+            if (p->more) {
+                pthread_mutex_lock(&in->mu);
+                s->part_out = 0;
+                s->part_rc = dd[i].status;
+                s->gone = dd[i].gone;
+                if (!dd[i].status && !dd[i].gone) s->committed = p->first + (uint32_t)p->n;
+                pthread_cond_broadcast(&in->part_cv);
+                pthread_mutex_unlock(&in->mu);
+            } else {
+                /* Its last part: the document ends here. */
+                if (dd[i].status && (p->first == 0 || roll_back(in, &s->job, tok) == 0))
+                    finish_failed(in, &s->job, dd[i].status);
+                s->part_out = 0;
+                stream_free(in, s);
+            }
+            part_free(p);
         }
         pthread_mutex_lock(&in->mu);
         in->committing -= n;
@@ -517,22 +690,42 @@ static void *worker(void *arg)
 {
     ingest_t *in = arg;
     pthread_mutex_lock(&in->mu);
-    int slot = in->next_slot++;
     for (;;) {
         while (!in->stopping && in->len == 0) pthread_cond_wait(&in->cv, &in->mu);
         if (in->stopping) break;
-        ingest_job_t job = in->q[in->head];
-        in->head = (in->head + 1) % in->cap;
-        in->len--;
+        qent_t *e = queue_pop(in);
         in->running++;
         pthread_mutex_unlock(&in->mu);
-        process(in, &job, slot);
+        process(in, &e->job, e->s);
+        eg_free(e);
         pthread_mutex_lock(&in->mu);
-        in->live[slot].busy = 0;
         in->running--;
     }
     pthread_mutex_unlock(&in->mu);
     return NULL;
+}
+
+/* Frees the queue; documents put back between parts are left for the next
+ * start (their committed parts stay, the job too). */
+static void queue_free(ingest_t *in)
+{
+    qent_t *e;
+    while ((e = queue_pop(in))) {
+        if (e->s) stream_free(in, e->s);
+        eg_free(e);
+    }
+}
+
+static void ingest_destroy(ingest_t *in)
+{
+    queue_free(in);
+    eg_free(in->threads);
+    pthread_mutex_destroy(&in->mu);
+    pthread_cond_destroy(&in->cv);
+    pthread_cond_destroy(&in->part_cv);
+    pthread_cond_destroy(&in->commit_cv);
+    pthread_cond_destroy(&in->space_cv);
+    eg_free(in);
 }
 
 int ingest_start(store_t *st, embed_registry_t *reg, const extract_llm_config_t *llm, int threads,
@@ -547,25 +740,20 @@ int ingest_start(store_t *st, embed_registry_t *reg, const extract_llm_config_t 
     if (llm && llm->url && llm->url[0]) in->llm = *llm;
     pthread_mutex_init(&in->mu, NULL);
     pthread_cond_init(&in->cv, NULL);
+    pthread_cond_init(&in->part_cv, NULL);
     pthread_cond_init(&in->commit_cv, NULL);
     pthread_cond_init(&in->space_cv, NULL);
     ingest_job_t *jobs = NULL;
     size_t n = 0;
     int rc = catalog_jobs_pending(st, &jobs, &n);
     if (rc) goto fail;
-    for (size_t i = 0; i < n && !rc; i++) rc = queue_push(in, &jobs[i]);
+    for (size_t i = 0; i < n && !rc; i++) rc = queue_push(in, &jobs[i], NULL, 0);
     eg_free(jobs);
     if (rc) goto fail;
     if (n) log_info("ingest: resuming %zu unfinished document(s)", n);
     in->threads = eg_calloc((size_t)threads, sizeof *in->threads);
-    in->live = eg_calloc((size_t)threads, sizeof *in->live);
-    if (!in->threads || !in->live) { eg_free(in->threads); eg_free(in->live); rc = ENGRAM_ENOMEM; goto fail; }
-    if (pthread_create(&in->committer, NULL, committer, in)) {
-        eg_free(in->threads);
-        eg_free(in->live);
-        rc = ENGRAM_ENOMEM;
-        goto fail;
-    }
+    if (!in->threads) { rc = ENGRAM_ENOMEM; goto fail; }
+    if (pthread_create(&in->committer, NULL, committer, in)) { rc = ENGRAM_ENOMEM; goto fail; }
     in->has_committer = 1;
     for (int i = 0; i < threads; i++) {
         if (pthread_create(&in->threads[i], NULL, worker, in)) { rc = ENGRAM_ENOMEM; break; }
@@ -575,12 +763,7 @@ int ingest_start(store_t *st, embed_registry_t *reg, const extract_llm_config_t 
     *out = in;
     return 0;
 fail:
-    eg_free(in->q);
-    pthread_mutex_destroy(&in->mu);
-    pthread_cond_destroy(&in->cv);
-    pthread_cond_destroy(&in->commit_cv);
-    pthread_cond_destroy(&in->space_cv);
-    eg_free(in);
+    ingest_destroy(in);
     return rc;
 }
 
@@ -598,12 +781,5 @@ void ingest_stop(ingest_t *in)
     pthread_cond_broadcast(&in->commit_cv);
     pthread_mutex_unlock(&in->mu);
     if (in->has_committer) pthread_join(in->committer, NULL);
-    eg_free(in->threads);
-    eg_free(in->live);
-    eg_free(in->q);
-    pthread_mutex_destroy(&in->mu);
-    pthread_cond_destroy(&in->cv);
-    pthread_cond_destroy(&in->commit_cv);
-    pthread_cond_destroy(&in->space_cv);
-    eg_free(in);
+    ingest_destroy(in);
 }

@@ -7,7 +7,8 @@
  *   - each document's collection exists, its UUID maps back to it, its
  *     content hash entry and file exist; a completed document has exactly
  *     chunk_count chunks, each decoding, pointing back at it, with a BM25
- *     length entry; a pending/processing document has a job;
+ *     length entry (so does a processing one: the parts committed so far);
+ *     a pending/failed document has none; a pending/processing one has a job;
  *   - every chunk belongs to an existing document and is listed by it;
  *   - every job names an existing document (or one deleted meanwhile);
  *   - each collection's document_count and chunk_count match, and its
@@ -161,12 +162,15 @@ static void check_documents(vctx_t *v, coll_count_t *cc, size_t ncc)
             defect(v, "document %llu: original file missing", (unsigned long long)doc);
         const char *status = json_get_str(rec, "status");
         int completed = status && !strcmp(status, "completed");
-        uint64_t n = check_doc_chunks(v, ws, coll, doc, completed);
+        /* A large document commits in parts: while processing, chunk_count
+         * says how many are committed (and indexed). */
+        int partial = status && !strcmp(status, "processing");
+        uint64_t n = check_doc_chunks(v, ws, coll, doc, completed || partial);
         int64_t want = json_get_i64(rec, "chunk_count", 0);
-        if (completed && (int64_t)n != want)
+        if ((completed || partial) && (int64_t)n != want)
             defect(v, "document %llu: %llu chunks stored, record says %lld", (unsigned long long)doc,
                    (unsigned long long)n, (long long)want);
-        if (!completed && n)
+        if (!completed && !partial && n)
             defect(v, "document %llu: status %s but has %llu chunks", (unsigned long long)doc,
                    status ? status : "?", (unsigned long long)n);
         if (!status || (strcmp(status, "completed") && strcmp(status, "failed") &&
