@@ -268,12 +268,42 @@ static int u64_cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Sorts h[0..n) ascending: a byte-wise radix sort (the same order as
+ * qsort, several times faster on the few thousand features of a chunk;
+ * it was a third of ingestion time), qsort when there is no memory. */
+static void sort_u64(uint64_t *h, size_t n)
+{
+    uint64_t *tmp = n > 64 ? eg_malloc(n * sizeof *tmp) : NULL;
+    if (!tmp) {
+        qsort(h, n, sizeof *h, u64_cmp);
+        return;
+    }
+    uint64_t *src = h, *dst = tmp;
+    for (int shift = 0; shift < 64; shift += 8) {
+        size_t count[256] = {0};
+        for (size_t i = 0; i < n; i++) count[(src[i] >> shift) & 0xFF]++;
+        if (count[(src[0] >> shift) & 0xFF] == n) continue; /* all equal in this byte */
+        size_t sum = 0;
+        for (int b = 0; b < 256; b++) {
+            size_t c = count[b];
+            count[b] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++) dst[count[(src[i] >> shift) & 0xFF]++] = src[i];
+        uint64_t *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != h) memcpy(h, src, n * sizeof *h);
+    eg_free(tmp);
+}
+
 /* Folds the sorted features into v (dim floats, zeroed here). */
 static void fold(const embed_hash_params_t *p, uint64_t *h, size_t n, float *v)
 {
     memset(v, 0, (size_t)p->dim * sizeof *v);
     if (n == 0) return;
-    qsort(h, n, sizeof *h, u64_cmp);
+    sort_u64(h, n);
     const float w[3] = {p->w_unigram, p->w_bigram, p->w_char};
     for (size_t i = 0; i < n;) {
         size_t j = i + 1;
