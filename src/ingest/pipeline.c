@@ -160,6 +160,16 @@ static int queue_push(ingest_t *in, const ingest_job_t *job, doc_stream_t *s, in
         e->next = q->head;
         q->head = e;
         if (!q->tail) q->tail = e;
+        /* A document put back between parts: the workspace was just served,
+         * the others go first. */
+        if (q != in->ring_tail) {
+            wsq_t **pp = &in->ring;
+            while (*pp != q) pp = &(*pp)->next;
+            *pp = q->next;
+            q->next = NULL;
+            in->ring_tail->next = q;
+            in->ring_tail = q;
+        }
     } else {
         if (q->tail) q->tail->next = e; else q->head = e;
         q->tail = e;
