@@ -11,7 +11,8 @@
  * its ingest job in one transaction; catalog_doc_complete later commits its
  * chunks, their BM25 postings and status=completed in another; a delete
  * removes the document, its chunks and postings in one. So a document is
- * never half visible.
+ * never half visible - except a large one committed in parts (doc_done_t),
+ * whose committed parts are searchable while it is `processing`.
  *
  * Out-parameters of type json_t** are owned by the caller (json_free).
  * Thread-safe.

@@ -2,14 +2,19 @@
  * ingest.h - the ingestion pool: documents from upload to searchable.
  *
  * A fixed pool of worker threads takes ingest jobs (catalog.h) from an
- * in-memory queue: load the stored bytes, mark the document processing,
- * decode the text (invalid UTF-8 replaced), chunk it with the collection's
- * sizes, embed the chunks with the collection's embedder (batched), extract
- * the knowledge graph's entities and relations (unless config graph=0), and
- * hand chunks and vectors to the writer, which commits chunks, postings,
- * vectors and status=completed in one transaction. The queue is only a cache of
- * DB_JOBS: at start every unfinished job is loaded again, so a crash or a
- * restart resumes them. A failure fails that document alone, with a message.
+ * in-memory queue, round-robin between workspaces: read the document's
+ * chunks from its source (source.h: plain text streamed from the stored
+ * file, other formats extracted; chunked with the collection's sizes), embed
+ * them with the collection's embedder (batched), extract the knowledge
+ * graph's entities and relations (unless config graph=0), a part of at most
+ * 1,024 chunks at a time, and hand each part to the committer, which commits
+ * chunks, postings, vectors and - with the last part - status=completed.
+ * A document of one part is never half visible; a larger one is
+ * `processing` with its committed parts searchable until its last part
+ * (pipeline.c). The queue is only a cache of DB_JOBS: at start every
+ * unfinished job is loaded again, so a crash or a restart resumes them (a
+ * large document from its committed parts). A failure fails that document
+ * alone, with a message, its committed parts taken back.
  *
  * Thread-safety: ingest_submit and ingest_queue_depth from any thread;
  * ingest_start/ingest_stop from the owner.
