@@ -15,7 +15,7 @@ sent (size_bytes, content_hash).
 
 Each upload runs on a fresh server so the figure is that upload's alone; the
 server is killed right after (indexing 100 MB is the ingestion pipeline's
-concern and is measured by its own benchmark; pass --wait-ingest to wait for
+concern, measured by `make bench-bigdoc` (test_bigdoc.py); pass --wait-ingest to wait for
 it here and report its peak too).
 """
 import argparse

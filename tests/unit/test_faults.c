@@ -433,3 +433,85 @@ TEST(map_full_keeps_acknowledged_data)
     json_free(rec);
     CHECK_EQ_INT(fx_close_verify(&f), 0);
 }
+
+/* A large document commits in parts: between parts it is processing with
+ * its committed chunks indexed (verify accepts that), a part that does not
+ * continue the committed ones is refused, and a rollback takes the parts
+ * back so the document can end failed without chunks. */
+TEST(parts_commit_in_order_and_roll_back)
+{
+    fx_t f;
+    REQUIRE(fx_init(&f, NULL) == 0);
+    json_t *rec = NULL;
+    int created = 0;
+    uint64_t jid = 0;
+    REQUIRE(upload(&f, "a document in parts", &rec, &created, &jid) == 0);
+    ingest_job_t job = job_of(rec, jid);
+    char doc_uuid[40];
+    snprintf(doc_uuid, sizeof doc_uuid, "%s", json_get_str(rec, "id"));
+    json_free(rec);
+    chunk_in_t chunks[3];
+    for (int i = 0; i < 3; i++)
+        chunks[i] = (chunk_in_t){.text = chunk_texts[i], .len = strlen(chunk_texts[i]),
+                                 .start = (uint32_t)i * 50, .end = (uint32_t)i * 50 + 40,
+                                 .token_count = 8};
+    doc_done_t d = {.job = job, .chunks = chunks, .n = 2, .first = 0, .more = 1};
+    CHECK_EQ_INT(catalog_doc_complete_batch(f.st, f.tok, &d, 1), 0);
+    CHECK_EQ_INT(d.status, 0);
+    json_t *doc = NULL;
+    CHECK_EQ_INT(catalog_doc_get(f.st, WS, doc_uuid, &doc), 0);
+    CHECK_STR(json_get_str(doc, "status"), "processing");
+    CHECK_EQ_INT(json_get_i64(doc, "chunk_count", -1), 2);
+    json_free(doc);
+    CHECK_EQ_INT(search_count(&f, "copper"), 1);
+    /* A part that skips or repeats chunks is refused. */
+    doc_done_t bad = {.job = job, .chunks = chunks + 2, .n = 1, .first = 1, .more = 0};
+    catalog_doc_complete_batch(f.st, f.tok, &bad, 1);
+    CHECK_EQ_INT(bad.status, ENGRAM_EEXIST);
+    /* Roll back one chunk at a time, then fail. */
+    uint32_t left = 99;
+    CHECK_EQ_INT(catalog_doc_rollback(f.st, f.tok, &job, 1, &left), 0);
+    CHECK_EQ_INT(left, 1);
+    CHECK_EQ_INT(catalog_doc_rollback(f.st, f.tok, &job, 1, &left), 0);
+    CHECK_EQ_INT(left, 0);
+    CHECK_EQ_INT(search_count(&f, "copper"), 0);
+    CHECK_EQ_INT(catalog_doc_fail(f.st, &job, "test"), 0);
+    CHECK_EQ_INT(fx_close_verify(&f), 0);
+}
+
+/* Parts then the last part: completed with every chunk, indexes in order. */
+TEST(parts_complete)
+{
+    fx_t f;
+    REQUIRE(fx_init(&f, NULL) == 0);
+    json_t *rec = NULL;
+    int created = 0;
+    uint64_t jid = 0;
+    REQUIRE(upload(&f, "another document in parts", &rec, &created, &jid) == 0);
+    ingest_job_t job = job_of(rec, jid);
+    char doc_uuid[40];
+    snprintf(doc_uuid, sizeof doc_uuid, "%s", json_get_str(rec, "id"));
+    json_free(rec);
+    chunk_in_t chunks[3];
+    for (int i = 0; i < 3; i++)
+        chunks[i] = (chunk_in_t){.text = chunk_texts[i], .len = strlen(chunk_texts[i]),
+                                 .start = (uint32_t)i * 50, .end = (uint32_t)i * 50 + 40,
+                                 .token_count = 8};
+    doc_done_t d[2] = {{.job = job, .chunks = chunks, .n = 1, .first = 0, .more = 1},
+                       {.job = job, .chunks = chunks + 1, .n = 2, .first = 1, .total_tokens = 24}};
+    CHECK_EQ_INT(catalog_doc_complete_batch(f.st, f.tok, d, 2), 0);
+    CHECK_EQ_INT(d[0].status, 0);
+    CHECK_EQ_INT(d[1].status, 0);
+    json_t *doc = NULL;
+    CHECK_EQ_INT(catalog_doc_get(f.st, WS, doc_uuid, &doc), 0);
+    CHECK_STR(json_get_str(doc, "status"), "completed");
+    CHECK_EQ_INT(json_get_i64(doc, "chunk_count", -1), 3);
+    json_free(doc);
+    CHECK_EQ_INT(search_count(&f, "copper"), 2);
+    ingest_job_t *jobs = NULL;
+    size_t nj = 0;
+    CHECK_EQ_INT(catalog_jobs_pending(f.st, &jobs, &nj), 0);
+    CHECK_EQ_INT((int)nj, 0);
+    eg_free(jobs);
+    CHECK_EQ_INT(fx_close_verify(&f), 0);
+}
