@@ -100,7 +100,8 @@ int hv_id_set(hnsw_view_t *v, uint64_t id, uint32_t slot);
 /* Writes dirty blocks, id map changes and the meta (write views). */
 int hv_flush(hnsw_view_t *v);
 
-/* Per-search scratch: a generation-stamped visited set and two heaps. */
+/* Per-search scratch: a generation-stamped visited set, two heaps and the
+ * query buffer; pooled in a hnsw_cache_t, so a search allocates nothing. */
 typedef struct hnsw_pair { float d; uint32_t slot; } hnsw_pair_t;
 typedef struct hnsw_scratch {
     uint16_t *mark;
@@ -108,6 +109,8 @@ typedef struct hnsw_scratch {
     uint16_t tag;
     hnsw_pair_t *cand, *res, *tmp;
     size_t cand_n, cand_cap, res_n, res_cap, tmp_cap;
+    float *q;                /* the prepared query */
+    uint32_t qcap;           /* floats allocated at q */
     struct hnsw_scratch *next;
 } hnsw_scratch_t;
 hnsw_scratch_t *hnsw_scratch_get(hnsw_cache_t *c);   /* NULL on ENOMEM */

@@ -483,6 +483,7 @@ void hnsw_scratch_free(hnsw_scratch_t *s)
     eg_free(s->cand);
     eg_free(s->res);
     eg_free(s->tmp);
+    eg_free(s->q);
     eg_free(s);
 }
 

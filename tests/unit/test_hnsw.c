@@ -276,6 +276,56 @@ TEST(persistence_and_cache)
     free(dir);
 }
 
+/* One cache serves collections of other dimensions and metrics in turn: its
+ * pooled scratch (visited set, heaps, query buffer) is reused across them,
+ * and every cached answer equals the uncached one, nearest first. */
+TEST(cache_shared_across_dimensions)
+{
+    unsigned long long seed = test_seed();
+    rng_state = seed;
+    char *dir = NULL;
+    store_t *st = open_store(&dir);
+    REQUIRE(st);
+    const uint32_t dims[2] = {8, 200};
+    const int metrics[2] = {HNSW_L2, HNSW_COSINE};
+    const size_t n = 600;
+    float *v[2];
+    for (int c = 0; c < 2; c++) {
+        v[c] = random_vectors(n, dims[c]);
+        REQUIRE(create_efc(st, 5, (uint64_t)c + 1, dims[c], metrics[c], 64) == 0);
+        REQUIRE(insert_all(st, 5, (uint64_t)c + 1, v[c], n, dims[c], 1) == 0);
+    }
+    hnsw_cache_t *cache;
+    REQUIRE(hnsw_cache_new(st, &cache) == 0);
+    hnsw_hit_t a[150], b[150];
+    size_t na, nb;
+    const size_t ks[3] = {1, 10, 150}, efs[3] = {0, 300, 10};
+    MDB_txn *txn;
+    REQUIRE(store_read_begin(st, &txn) == 0);
+    for (int round = 0; round < 6; round++) {
+        int c = round % 2;
+        size_t k = ks[round % 3], ef = efs[round % 3];
+        const float *q = v[c] + (size_t)(37 * round % n) * dims[c];
+        CHECK_EQ_INT(hnsw_search_cached(cache, txn, 5, (uint64_t)c + 1, q, dims[c], k, ef, NULL, NULL, a, &na), 0);
+        CHECK_EQ_INT(hnsw_search(txn, st, 5, (uint64_t)c + 1, q, k, ef, NULL, NULL, b, &nb), 0);
+        CHECK_EQ_INT(na, k);
+        CHECK_EQ_INT(nb, k);
+        CHECK_EQ_INT(a[0].id, (uint64_t)(37 * round % n) + 1);   /* an indexed vector finds itself */
+        for (size_t j = 0; j < na && j < nb; j++) {
+            CHECK_EQ_INT(a[j].id, b[j].id);
+            CHECK(a[j].distance == b[j].distance);
+            if (j) CHECK(a[j].distance >= a[j - 1].distance);
+        }
+    }
+    store_read_end(st, txn);
+    hnsw_cache_free(cache);
+    free(v[0]);
+    free(v[1]);
+    store_close(st);
+    test_rmdir(dir);
+    free(dir);
+}
+
 TEST(delete_twenty_percent)
 {
     unsigned long long seed = test_seed();
