@@ -445,7 +445,8 @@ static doc_stream_t *stream_open(ingest_t *in, const ingest_job_t *job)
         log_info("ingest: document %llu resumes after its %u committed chunks",
                  (unsigned long long)job->doc, s->skip);
     rc = doc_source_open(in->st, job, type_of_mime(ctype), &s->cfg, zlen, &s->src, err, sizeof err);
-    if (rc == ENGRAM_ENOTFOUND) {
+    /* An extractor's ENGRAM_ENOTFOUND (no text at all) comes with a message. */
+    if (rc == ENGRAM_ENOTFOUND && !err[0]) {
         catalog_doc_fail(in->st, job, "document deleted");
         stream_free(in, s);
         return NULL;
