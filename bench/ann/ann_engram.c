@@ -2,10 +2,13 @@
  * ann_engram.c - engram's side of `make bench-ann`: builds the HNSW index of
  * DIR/base.bin (L2, M=16, ef_construction=200) in a temporary data
  * directory through store_open/store_write, in batches of BATCH inserts a
- * write (each batch one group commit, fsynced), then for each ef runs every
- * query once on one thread, each in its own short read txn through a
- * hnsw_cache_t (as a server thread would), and prints
+ * write (each batch one group commit, fsynced), then runs the queries once
+ * untimed at the first ef (the warm-up both drivers do), then for each ef
+ * runs every query on one thread, each in its own short read txn through a
+ * hnsw_cache_t (as a server thread would), ANN_REPS passes keeping the
+ * fastest, and prints
  *   build <seconds> <index bytes>
+ *   cold <ef> <QPS of the warm-up pass: the first touch of the mapped pages>
  *   <ef> <recall@10> <QPS>
  *   restart <ms from store_open to the first answer> <ms in store_open> <ms in the query>
  * The restart line closes the store, opens it again and times store_open +
@@ -108,9 +111,21 @@ int main(int argc, char **argv)
     fflush(stdout);
     hnsw_cache_t *c;
     if (hnsw_cache_new(st, &c) != 0) return 1;
-    for (size_t e = 0; e < sizeof ann_efs / sizeof ann_efs[0]; e++) {
+    /* One untimed pass first, as the hnswlib driver does: the build wrote
+     * through write(), so this process has not mapped the index's pages
+     * yet. Its rate is printed as the cold figure. */
+    {
         double recall, qps;
-        if (run_queries(st, c, query, nq, dim, gt, ann_efs[e], &recall, &qps) != 0) return 1;
+        if (run_queries(st, c, query, nq, dim, gt, ann_efs[0], &recall, &qps) != 0) return 1;
+        printf("cold %d %.0f\n", ann_efs[0], qps);
+    }
+    for (size_t e = 0; e < sizeof ann_efs / sizeof ann_efs[0]; e++) {
+        double recall, qps = 0;
+        for (int r = 0; r < ANN_REPS; r++) {
+            double q1;
+            if (run_queries(st, c, query, nq, dim, gt, ann_efs[e], &recall, &q1) != 0) return 1;
+            if (q1 > qps) qps = q1;
+        }
         printf("%d %.4f %.0f\n", ann_efs[e], recall, qps);
         fflush(stdout);
     }

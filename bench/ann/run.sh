@@ -3,8 +3,10 @@
 # exact scan, on MNIST (../shared/data/mnist: first 9,000 base, last 1,000
 # queries) and on a generated clustered Gaussian set (200,000 x 384, or
 # 50,000 x 384 with --quick), L2, k=10, M=16, ef_construction=200, one
-# thread. Times are CPU seconds of each driver process (see ann_common.h);
-# the restart time is wall time. Prints one table.
+# thread. Each driver runs the queries once untimed, then ANN_REPS timed
+# passes per ef of which the fastest counts (bench/ann/ann_common.h).
+# Times are CPU seconds of each driver process (see ann_common.h); the
+# restart time is wall time. Prints one table.
 set -eu
 cd "$(dirname "$0")/../.."
 N=200000
@@ -22,6 +24,7 @@ run_set() {  # name dir
         FNR == 1 { sys = (FILENAME ~ /hnswlib/) ? "hnswlib" : "engram" }
         $1 == "build" { build[sys] = $2; size[sys] = $3; next }
         $1 == "restart" { restart = $2; ropen = $3; rquery = $4; next }
+        $1 == "cold" { cold_ef = $2; cold = $3; next }
         { r[sys, $1] = $2; q[sys, $1] = $3; if (sys == "engram") efs[++n] = $1 }
         END {
             split(exact, e, "\t")
@@ -37,6 +40,7 @@ run_set() {  # name dir
             printf "%-22s | build: hnswlib %.1f s, engram %.1f s (%.2fx); index: hnswlib %.1f MB, engram %.1f MB\n",
                 name, build["hnswlib"], build["engram"], build["engram"] / build["hnswlib"],
                 size["hnswlib"] / 1e6, size["engram"] / 1e6
+            printf "%-22s | engram warm-up pass (ef %s, index pages not yet mapped by the process): %d QPS\n", name, cold_ef, cold
             printf "%-22s | engram first query after restart: %.1f ms (store_open %.1f ms, first query incl. block table %.1f ms)\n", name, restart, ropen, rquery
         }' "$dir/hnswlib.txt" "$dir/engram.txt"
 }
