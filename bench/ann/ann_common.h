@@ -66,10 +66,6 @@ static inline size_t ann_hits(const uint32_t *gt_row, size_t k, const uint64_t *
 }
 
 static const int ann_efs[] = {10, 20, 40, 80, 160};
-/* Each ef's pass over the queries runs ANN_REPS times in both drivers and
- * the fastest counts: on a shared machine other work only ever slows a
- * pass down, so the best of a few estimates the code's own speed. */
-#define ANN_REPS 3
 #define ANN_K 10
 #define ANN_M 16
 #define ANN_EFC 200

@@ -1,19 +1,20 @@
 /*
- * ann_engram.c - engram's side of `make bench-ann`: builds the HNSW index of
- * DIR/base.bin (L2, M=16, ef_construction=200) in a temporary data
- * directory through store_open/store_write, in batches of BATCH inserts a
- * write (each batch one group commit, fsynced), then runs the queries once
- * untimed at the first ef (the warm-up both drivers do), then for each ef
- * runs every query on one thread, each in its own short read txn through a
- * hnsw_cache_t (as a server thread would), ANN_REPS passes keeping the
- * fastest, and prints
- *   build <seconds> <index bytes>
- *   cold <ef> <QPS of the warm-up pass: the first touch of the mapped pages>
- *   <ef> <recall@10> <QPS>
- *   restart <ms from store_open to the first answer> <ms in store_open> <ms in the query>
- * The restart line closes the store, opens it again and times store_open +
- * cache creation + the first query (no index load: blocks are read in place
- * through the map).
+ * ann_engram.c - engram's side of `make bench-ann`, in three steps that
+ * run.sh calls as separate processes:
+ *   ann_engram DIR build    builds the HNSW index of DIR/base.bin (L2, M=16,
+ *                           ef_construction=200) in DIR/engram-data through
+ *                           store_open/store_write, in batches of BATCH
+ *                           inserts a write (each one group commit, fsynced);
+ *                           prints "build <CPU seconds> <index bytes>"
+ *   ann_engram DIR query    one round: opens the store, runs the queries once
+ *                           untimed, then once per ef on one thread, each in
+ *                           its own short read txn through a hnsw_cache_t (as
+ *                           a server thread would); prints "cold <ef> <QPS of
+ *                           the untimed pass>" and "<ef> <recall@10> <QPS>"
+ *   ann_engram DIR restart  times store_open + cache creation + the first
+ *                           query (wall): "restart <ms> <ms in store_open>
+ *                           <ms in the query>"; no index load, blocks are
+ *                           read in place through the map.
  */
 #include <sys/stat.h>
 #include <unistd.h>
@@ -68,16 +69,11 @@ static int run_queries(store_t *st, hnsw_cache_t *c, const float *query, uint32_
     return 0;
 }
 
-int main(int argc, char **argv)
+static int build(const char *data, const char *dir)
 {
-    if (argc != 2) { fprintf(stderr, "usage: ann_engram DIR\n"); return 2; }
-    uint32_t nb, dim, nq, qd, gn, gk;
-    float *base = ann_read(argv[1], "base.bin", &nb, &dim);
-    float *query = ann_read(argv[1], "query.bin", &nq, &qd);
-    uint32_t *gt = ann_read(argv[1], "gt.bin", &gn, &gk);
-    if (!base || !query || !gt || qd != dim || gn != nq || gk != ANN_K) return 1;
-    char dir[512];
-    snprintf(dir, sizeof dir, "%s/engram-data", argv[1]);
+    uint32_t nb, dim;
+    float *base = ann_read(data, "base.bin", &nb, &dim);
+    if (!base) return 1;
     store_options_t opt = {0};
     opt.initial_map_bytes = (size_t)8 << 30;   /* no map growth (and batch rerun) mid-build */
     store_t *st = NULL;
@@ -94,7 +90,7 @@ int main(int argc, char **argv)
         a.n = nb - i < BATCH ? nb - i : BATCH;
         rc = store_write(st, build_cb, &a);
     }
-    double build = ann_now() - t0;
+    double secs = ann_now() - t0;
     if (rc != 0) { fprintf(stderr, "build: %s\n", engram_strerror(rc)); return 1; }
     /* Index size: the pages of the two HNSW databases (the file itself also
      * holds pages freed by the batches' rewrites, reused by later writes). */
@@ -107,45 +103,68 @@ int main(int argc, char **argv)
         bytes += (ms.ms_branch_pages + ms.ms_leaf_pages + ms.ms_overflow_pages) * (size_t)ms.ms_psize;
     }
     store_read_end(st, txn);
-    printf("build %.3f %zu\n", build, bytes);
-    fflush(stdout);
+    printf("build %.3f %zu\n", secs, bytes);
+    store_close(st);
+    free(ids);
+    free(base);
+    return 0;
+}
+
+/* One round: a fresh process opens the store, runs the queries once
+ * untimed at the first ef (as the hnswlib driver does; this process has
+ * not mapped the index's pages yet, so that rate is printed as the cold
+ * one), then one timed pass per ef. */
+static int query_round(const char *dir, const float *query, uint32_t nq, uint32_t dim, const uint32_t *gt)
+{
+    store_t *st = NULL;
     hnsw_cache_t *c;
-    if (hnsw_cache_new(st, &c) != 0) return 1;
-    /* One untimed pass first, as the hnswlib driver does: the build wrote
-     * through write(), so this process has not mapped the index's pages
-     * yet. Its rate is printed as the cold figure. */
-    {
-        double recall, qps;
-        if (run_queries(st, c, query, nq, dim, gt, ann_efs[0], &recall, &qps) != 0) return 1;
-        printf("cold %d %.0f\n", ann_efs[0], qps);
-    }
+    double recall, qps;
+    if (store_open(dir, NULL, &st) != 0 || hnsw_cache_new(st, &c) != 0) return 1;
+    if (run_queries(st, c, query, nq, dim, gt, ann_efs[0], &recall, &qps) != 0) return 1;
+    printf("cold %d %.0f\n", ann_efs[0], qps);
     for (size_t e = 0; e < sizeof ann_efs / sizeof ann_efs[0]; e++) {
-        double recall, qps = 0;
-        for (int r = 0; r < ANN_REPS; r++) {
-            double q1;
-            if (run_queries(st, c, query, nq, dim, gt, ann_efs[e], &recall, &q1) != 0) return 1;
-            if (q1 > qps) qps = q1;
-        }
+        if (run_queries(st, c, query, nq, dim, gt, ann_efs[e], &recall, &qps) != 0) return 1;
         printf("%d %.4f %.0f\n", ann_efs[e], recall, qps);
-        fflush(stdout);
     }
     hnsw_cache_free(c);
     store_close(st);
+    return 0;
+}
 
-    /* Restart: open, first query (wall time: this one is latency). */
-    t0 = ann_wall();
+/* Restart: open, first query (wall time: this one is latency). */
+static int restart(const char *dir, const float *query, uint32_t dim, const uint32_t *gt)
+{
+    store_t *st = NULL;
+    hnsw_cache_t *c;
+    double recall, qps;
+    double t0 = ann_wall();
     if (store_open(dir, NULL, &st) != 0) return 1;
     double t1 = ann_wall();
     if (hnsw_cache_new(st, &c) != 0) return 1;
-    double recall, qps;
     if (run_queries(st, c, query, 1, dim, gt, 40, &recall, &qps) != 0) return 1;
     double t2 = ann_wall();
     printf("restart %.2f %.2f %.2f\n", (t2 - t0) * 1e3, (t1 - t0) * 1e3, (t2 - t1) * 1e3);
     hnsw_cache_free(c);
     store_close(st);
-    free(ids);
-    free(base);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3 || (strcmp(argv[2], "build") && strcmp(argv[2], "query") && strcmp(argv[2], "restart"))) {
+        fprintf(stderr, "usage: ann_engram DIR build|query|restart\n");
+        return 2;
+    }
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/engram-data", argv[1]);
+    if (strcmp(argv[2], "build") == 0) return build(argv[1], dir);
+    uint32_t nq, dim, gn, gk;
+    float *query = ann_read(argv[1], "query.bin", &nq, &dim);
+    uint32_t *gt = ann_read(argv[1], "gt.bin", &gn, &gk);
+    if (!query || !gt || gn != nq || gk != ANN_K) return 1;
+    int rc = strcmp(argv[2], "query") == 0 ? query_round(dir, query, nq, dim, gt)
+                                           : restart(dir, query, dim, gt);
     free(query);
     free(gt);
-    return 0;
+    return rc;
 }
