@@ -2,7 +2,8 @@
 #
 # engram's driver links the release objects (portable flags, run-time SIMD
 # dispatch); hnswlib's driver is compiled here only, with -O3 -march=native.
-# ANN_ARGS=--quick uses a 50,000-point clustered set instead of 200,000.
+# ANN_ARGS=--quick uses a 50,000-point clustered set instead of 200,000;
+# ANN_ROUNDS=N sets the number of alternating query rounds (default 5).
 .PHONY: bench-ann
 
 ANN_BINS := build/bench/ann_data build/bench/ann_engram build/bench/ann_hnswlib
