@@ -23,7 +23,11 @@
  * byte-order mark refuses a file moved to a machine of the other order.
  *
  * Algorithm: Malkov & Yashunin's HNSW with the neighbour-selection heuristic;
- * levels drawn from a hash of the id (deterministic runs). Deleted nodes stay
+ * levels drawn from a hash of the id (deterministic runs). A search descends
+ * greedily to level 2, searches level 1 with a beam of 3 and starts level 0
+ * from all of its results (docs/VECTORS.md: it recovers the recall a greedy
+ * level 1 loses to unlucky level draws, for about 5 % more distances at
+ * ef 10). Deleted nodes stay
  * in the graph as tombstones (traversed, never returned) after their
  * neighbours' lists are repaired; filtered search explores the graph with the
  * filter applied to results only and falls back to an exact scan when the
