@@ -2,8 +2,9 @@
  * web.h - the built-in web page (GET / and GET /assets/{name}).
  *
  * The page's sources live in web/ (index.html, app.js, app.css). They are
- * compiled into the binary: tools/embed-web turns them into
- * src/api/web_assets.c (generated, committed; mk/web.mk regenerates it when
+ * compiled into the binary: tools/embed-web turns each into
+ * src/api/web_asset_<name>.c and lists them in src/api/web_assets.c
+ * (generated, committed; mk/web.mk regenerates it when
  * web/ changes and tests/extra/web.sh checks it matches web/), so the server
  * needs no files at run time and the page works offline.
  *

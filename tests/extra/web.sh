@@ -2,7 +2,7 @@
 # The web page (web/, served at /) in headless Chromium against the real
 # ASan binary.
 #
-# 1. src/api/web_assets.c must be what tools/embed-web makes of web/ now
+# 1. src/api/web_asset*.c must be what tools/embed-web makes of web/ now
 #    (the page compiled into the binary cannot drift from its sources).
 # 2. npm ci in tests/web (playwright-core, pinned by package-lock.json; only
 #    when node_modules is missing or older than the lock file).
