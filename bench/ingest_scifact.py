@@ -62,6 +62,23 @@ def pct(v, p):
     return v[min(len(v) - 1, int(len(v) * p))] if v else float("nan")
 
 
+def thread_cpu(pid, name):
+    """CPU seconds (user + system) of the process's threads called name."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                st = f.read()
+        except OSError:
+            continue
+        comm = st[st.index("(") + 1:st.rindex(")")]
+        if comm == name:
+            fields = st[st.rindex(")") + 2:].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
 def start_server(binary, data_dir):
     proc = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0", "--data", data_dir,
                              "--rate-limit", "0", "--cache-mb", "0", "--log-level", "info"],
@@ -159,6 +176,14 @@ def main():
         searchable_s = time.time() - t0
         all_done.set()
         qt.join()
+        metrics = {}
+        mc = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mc.request("GET", "/metrics")
+        for line in mc.getresponse().read().decode().splitlines():
+            if line and not line.startswith("#") and " " in line:
+                name, val = line.rsplit(" ", 1)
+                metrics[name] = float(val)
+        writer_cpu = thread_cpu(proc.pid, "engram-writer")
         rss = 0
         with open("/proc/%d/status" % proc.pid) as f:
             for line in f:
@@ -188,6 +213,10 @@ def main():
                                                 len(docs) / fts_s, total_bytes / 1e6 / fts_s))
     print("keyword queries during ingestion: %d, p50 %.2f ms, p99 %.2f ms; server peak RSS %d MiB"
           % (len(q_lat), pct(q_lat, 0.5), pct(q_lat, 0.99), rss))
+    commits = metrics.get("engram_lmdb_commits", 0)
+    ops = metrics.get("engram_lmdb_write_ops", 0)
+    print("single writer: %d commits, %.1f writes per commit, %.1f s CPU (%.0f%% of the wall time)"
+          % (commits, ops / commits if commits else 0, writer_cpu, 100 * writer_cpu / searchable_s))
     if errors:
         print("errors: %r" % errors[:5])
         sys.exit(1)

@@ -235,6 +235,8 @@ void h_metrics(api_call_t *c)
         {"engram_lmdb_map_use_ratio", "used_bytes / map_bytes (the map doubles when full).",
          si.map_bytes ? (double)si.used_bytes / (double)si.map_bytes : 0},
         {"engram_lmdb_commits", "Write transactions committed since start.", (double)si.commits},
+        {"engram_lmdb_write_ops", "Writes (store_write calls) those transactions carried.",
+         (double)si.batched_ops},
         {"engram_http_connections", "Open HTTP connections.",
          (double)(api->server ? http_server_connections(api->server) : 0)},
         {"engram_tls_handshakes_total", "TLS handshakes completed since start.", (double)tls_hs},

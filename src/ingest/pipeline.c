@@ -5,11 +5,20 @@
  * chunks (or PART_BYTES of text) read from its source (source.h: plain text
  * streamed from the stored file, other formats extracted), embedded and
  * with their entities found, all outside any transaction. A part goes on a
- * bounded commit queue; one committer thread takes whatever is queued - up
- * to COMMIT_BATCH_DOCS parts, COMMIT_BATCH_CHUNKS chunks - and commits it
- * in one write transaction (each part in a nested one), so under load one
- * fsync serves many small documents, and a large document costs the memory
- * of two parts (one committing, the next being made), never its size.
+ * bounded commit queue; one committer thread takes up to COMMIT_BATCH_DOCS
+ * parts (COMMIT_BATCH_CHUNKS chunks) and commits them in one write
+ * transaction (each part in a nested one), so under load one fsync serves
+ * many small documents, and a large document costs the memory of two parts
+ * (one committing, the next being made), never its size.
+ *
+ * Gathering: while workers are still making parts, the committer waits up
+ * to COMMIT_GATHER_MS for a full batch before it commits. The cost of a
+ * commit is mostly the B-tree pages it rewrites (postings, terms, graph,
+ * vectors), and a batch of many documents shares most of them: on SciFact,
+ * batches of about 60 documents instead of 4 cut the writer's CPU by a
+ * quarter and the time to searchable by a third. A lone document commits at
+ * once: the wait ends COMMIT_GATHER_MS after the previous commit began, so
+ * it only delays documents that arrive while others are committing.
  *
  * A document of one part commits as before: chunks, indexes and
  * `completed` at once. A larger one commits part by part, in order: the
@@ -37,6 +46,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "catalog/catalog.h"
 #include "index/tokenizer.h"
@@ -51,9 +61,10 @@
 
 #define PART_CHUNKS 1024          /* chunks per part at most */
 #define PART_BYTES (4u << 20)     /* bytes of chunk text per part at most */
-#define COMMIT_QUEUE_MAX 64       /* parts waiting for the committer at most */
+#define COMMIT_QUEUE_MAX 128      /* parts waiting for the committer at most */
 #define COMMIT_QUEUE_CHUNKS 4096  /* ... and their chunks (unless the queue is empty) */
-#define COMMIT_BATCH_DOCS 32      /* parts per write transaction at most */
+#define COMMIT_BATCH_DOCS 64      /* parts per write transaction at most */
+#define COMMIT_GATHER_MS 50       /* wait for a fuller batch at most, while parts are coming */
 #define COMMIT_BATCH_CHUNKS 2048  /* chunks per write transaction (unless one part has more) */
 #define MAX_SUSPENDED 4           /* documents put back between parts, waiting at once */
 #define ROLLBACK_CHUNKS 2048      /* chunks removed per transaction when failing a document */
@@ -122,6 +133,7 @@ struct ingest {
     size_t suspended;          /* of them, documents put back between parts */
     size_t running;
     int stopping;
+    struct timespec last_commit; /* when the committer last began a commit */
     int n_threads;
     pthread_t *threads;
     /* Parts waiting for the committer (see committer()). */
@@ -355,6 +367,23 @@ static void stream_free(ingest_t *in, doc_stream_t *s)
     pthread_mutex_unlock(&in->mu);
     doc_source_free(s->src);
     eg_free(s);
+}
+
+/* Under mu: waits for a full batch until COMMIT_GATHER_MS after the last
+ * commit began (see the top of the file). */
+static void gather(ingest_t *in)
+{
+    struct timespec until = in->last_commit;
+    until.tv_nsec += COMMIT_GATHER_MS * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    while (in->commit_len < COMMIT_BATCH_DOCS && in->commit_chunks < COMMIT_BATCH_CHUNKS &&
+           !in->workers_gone && !in->stopping &&
+           pthread_cond_timedwait(&in->commit_cv, &in->mu, &until) == 0) {
+    }
+    clock_gettime(CLOCK_MONOTONIC, &in->last_commit);
 }
 
 /* Waits until the document's part in the committer's hands (if any) is
@@ -645,6 +674,7 @@ static void *committer(void *arg)
     for (;;) {
         while (!in->commit_head && !in->workers_gone) pthread_cond_wait(&in->commit_cv, &in->mu);
         if (!in->commit_head) break; /* workers gone and nothing left */
+        gather(in);
         size_t n = 0, chunks = 0;
         while (in->commit_head && n < COMMIT_BATCH_DOCS &&
                (n == 0 || chunks + in->commit_head->n <= COMMIT_BATCH_CHUNKS)) {
@@ -752,7 +782,11 @@ int ingest_start(store_t *st, embed_registry_t *reg, const extract_llm_config_t 
     pthread_mutex_init(&in->mu, NULL);
     pthread_cond_init(&in->cv, NULL);
     pthread_cond_init(&in->part_cv, NULL);
-    pthread_cond_init(&in->commit_cv, NULL);
+    pthread_condattr_t mono;
+    pthread_condattr_init(&mono);
+    pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
+    pthread_cond_init(&in->commit_cv, &mono);
+    pthread_condattr_destroy(&mono);
     pthread_cond_init(&in->space_cv, NULL);
     ingest_job_t *jobs = NULL;
     size_t n = 0;

@@ -181,6 +181,8 @@ def test_metrics_exposition_is_valid(s):
           "documents/chunks totals not counted")
     check(value(fams, "engram_lmdb_used_bytes") <= value(fams, "engram_lmdb_map_bytes"),
           "used bytes above the map size")
+    check(1 <= value(fams, "engram_lmdb_commits") <= value(fams, "engram_lmdb_write_ops"),
+          "write transactions not counted, or more of them than writes")
 
 
 @suite.test
