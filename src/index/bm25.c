@@ -322,31 +322,17 @@ static int doclen_get(MDB_txn *txn, MDB_dbi dbi, uint64_t ws, uint64_t coll, uin
 
 /* ---- term lists from the tokenizer -------------------------------------- */
 
-typedef struct tref {
-    uint32_t off;
-    uint32_t len;
-    uint32_t tf;
-} tref_t;
-
-typedef struct termlist {
-    buf_t text;
-    tref_t *v;
-    size_t n, cap;
-    uint32_t ntok;
-    int err;
-} termlist_t;
-
-static int termlist_add(const tok_token_t *t, void *ud)
+static int terms_add(const tok_token_t *t, void *ud)
 {
-    termlist_t *tl = ud;
+    bm25_terms_t *tl = ud;
     if (tl->n == tl->cap) {
         size_t cap = tl->cap ? tl->cap * 2 : 64;
-        tref_t *v = eg_realloc(tl->v, cap * sizeof *v);
+        bm25_tref_t *v = eg_realloc(tl->v, cap * sizeof *v);
         if (!v) return ENGRAM_ENOMEM;
         tl->v = v;
         tl->cap = cap;
     }
-    tl->v[tl->n++] = (tref_t){(uint32_t)tl->text.len, (uint32_t)t->len, 1};
+    tl->v[tl->n++] = (bm25_tref_t){(uint32_t)tl->text.len, (uint32_t)t->len, 1};
     buf_append(&tl->text, t->term, t->len);
     if (tl->text.err) return tl->text.err;
     if (tl->text.len > UINT32_MAX / 2) return ENGRAM_ETOOBIG;
@@ -356,7 +342,7 @@ static int termlist_add(const tok_token_t *t, void *ud)
 
 static int tref_cmp(const void *a, const void *b, void *ud)
 {
-    const tref_t *x = a, *y = b;
+    const bm25_tref_t *x = a, *y = b;
     const char *base = ud;
     size_t n = EG_MIN(x->len, y->len);
     int c = memcmp(base + x->off, base + y->off, n);
@@ -364,12 +350,12 @@ static int tref_cmp(const void *a, const void *b, void *ud)
     return x->len < y->len ? -1 : x->len > y->len;
 }
 
-/* Tokenises text into distinct sorted terms with their frequencies. */
-static int termlist_build(termlist_t *tl, tokenizer_t *tok, const char *text, size_t len)
+int bm25_terms_build(bm25_terms_t *tl, tokenizer_t *tok, const char *text, size_t len)
 {
     memset(tl, 0, sizeof *tl);
+    if (!tok || (!text && len)) return ENGRAM_EINVAL;
     if (len > UINT32_MAX / 4) return ENGRAM_ETOOBIG;
-    int rc = tokenizer_run(tok, text, len, termlist_add, tl);
+    int rc = tokenizer_run(tok, text, len, terms_add, tl);
     if (rc) return rc;
     if (tl->n == 0) return 0;
     qsort_r(tl->v, tl->n, sizeof *tl->v, tref_cmp, tl->text.data);
@@ -382,83 +368,157 @@ static int termlist_build(termlist_t *tl, tokenizer_t *tok, const char *text, si
     return 0;
 }
 
-static void termlist_free(termlist_t *tl)
+void bm25_terms_free(bm25_terms_t *tl)
 {
+    if (!tl) return;
     buf_free(&tl->text);
     eg_free(tl->v);
+    memset(tl, 0, sizeof *tl);
 }
 
 /* ---- writes ------------------------------------------------------------- */
+
+/* One posting to add: a term of chunks[chunk] (bm25_add_batch). */
+typedef struct post_in {
+    const char *term;
+    uint32_t len;
+    uint32_t tf;
+    uint32_t chunk;
+} post_in_t;
+
+/* By term, then by chunk (so by increasing chunk id within a term). */
+static int post_cmp(const void *a, const void *b)
+{
+    const post_in_t *x = a, *y = b;
+    int c = memcmp(x->term, y->term, EG_MIN(x->len, y->len));
+    if (c) return c;
+    if (x->len != y->len) return x->len < y->len ? -1 : 1;
+    return x->chunk < y->chunk ? -1 : x->chunk > y->chunk;
+}
+
+/* Appends the postings posts[0..n) (one term, increasing chunks) to the
+ * term's last block, starting new blocks as they fill; each block changed is
+ * written once. */
+static int term_append(MDB_txn *txn, store_t *st, MDB_cursor *cur, uint64_t ws, uint64_t coll,
+                       const bm25_chunk_t *chunks, const post_in_t *posts, size_t n, block_t *b)
+{
+    const char *term = posts[0].term;
+    size_t tlen = posts[0].len;
+    unsigned char enc[BLOCK_MAX_BYTES];
+    key_t_ tk, pk;
+    uint64_t df, first = 0;
+    int found, dirty = 0, rc;
+    MDB_val val;
+    key_term(&tk, ws, coll, term, tlen);
+    if ((rc = term_df_get(txn, st, &tk, &df, &found))) return rc;
+    if ((rc = postings_last(cur, ws, coll, term, tlen, &found, &first, &val))) return rc;
+    b->n = 0;
+    if (found) {
+        if ((rc = block_decode(val.mv_data, val.mv_size, first, DOC_END, b))) return rc;
+        if (b->ids[b->n - 1] >= chunks[posts[0].chunk].chunk_id) return ENGRAM_EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const bm25_chunk_t *c = &chunks[posts[i].chunk];
+        uint32_t tf = posts[i].tf, dlen = c->terms->ntok;
+        if (b->n == BM25_BLOCK) {
+            if (dirty) {
+                key_post(&pk, ws, coll, term, tlen, 0, first);
+                MDB_val kv = kval(&pk), v = {block_encode(b, first, enc), enc};
+                if ((rc = store_status(mdb_put(txn, store_dbi(st, DB_BM25_POSTINGS), &kv, &v, 0))))
+                    return rc;
+            }
+            b->n = 0;
+        }
+        if (b->n == 0) {
+            first = c->chunk_id;
+            b->max_tf = tf;
+            b->min_len = dlen;
+        } else {
+            b->max_tf = EG_MAX(b->max_tf, tf);
+            b->min_len = EG_MIN(b->min_len, dlen);
+        }
+        b->ids[b->n] = c->chunk_id;
+        b->tfs[b->n] = tf;
+        b->lens[b->n] = dlen;
+        b->n++;
+        dirty = 1;
+    }
+    key_post(&pk, ws, coll, term, tlen, 0, first);
+    MDB_val kv = kval(&pk), v = {block_encode(b, first, enc), enc};
+    if ((rc = store_status(mdb_put(txn, store_dbi(st, DB_BM25_POSTINGS), &kv, &v, 0)))) return rc;
+    return term_df_put(txn, st, &tk, df + n);
+}
+
+int bm25_add_batch(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll, const bm25_chunk_t *chunks,
+                   size_t n)
+{
+    if (!txn || !st || (!chunks && n) || n > UINT32_MAX) return ENGRAM_EINVAL;
+    if (n == 0) return 0;
+    size_t total = 0;
+    uint64_t sum_len = 0;
+    MDB_dbi dl = store_dbi(st, DB_BM25_DOCLEN);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t old;
+        int found;
+        if (!chunks[i].terms || chunks[i].chunk_id == DOC_END ||
+            (i > 0 && chunks[i].chunk_id <= chunks[i - 1].chunk_id))
+            return ENGRAM_EINVAL;
+        int rc = doclen_get(txn, dl, ws, coll, chunks[i].chunk_id, &old, &found);
+        if (rc) return rc;
+        if (found) return ENGRAM_EEXIST;
+        total += chunks[i].terms->n;
+        sum_len += chunks[i].terms->ntok;
+    }
+    post_in_t *posts = eg_malloc(EG_MAX(total, 1) * sizeof *posts);
+    block_t *b = eg_malloc(sizeof *b);
+    MDB_cursor *cur = NULL;
+    int rc = posts && b ? 0 : ENGRAM_ENOMEM;
+    if (rc) goto out;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const bm25_terms_t *t = chunks[i].terms;
+        for (size_t j = 0; j < t->n; j++)
+            posts[k++] = (post_in_t){t->text.data + t->v[j].off, t->v[j].len, t->v[j].tf, (uint32_t)i};
+    }
+    if (n > 1) qsort(posts, total, sizeof *posts, post_cmp);
+    if ((rc = store_status(mdb_cursor_open(txn, store_dbi(st, DB_BM25_POSTINGS), &cur)))) goto out;
+    for (size_t i = 0; i < total;) {
+        size_t j = i + 1;
+        while (j < total && posts[j].len == posts[i].len &&
+               memcmp(posts[j].term, posts[i].term, posts[i].len) == 0)
+            j++;
+        if ((rc = term_append(txn, st, cur, ws, coll, chunks, posts + i, j - i, b))) goto out;
+        i = j;
+    }
+    for (size_t i = 0; i < n; i++) {
+        key_t_ kc;
+        unsigned char lb[4];
+        key_chunk(&kc, ws, coll, chunks[i].chunk_id);
+        be32_put(lb, chunks[i].terms->ntok);
+        MDB_val kv = kval(&kc), v = {4, lb};
+        if ((rc = store_status(mdb_put(txn, dl, &kv, &v, 0)))) goto out;
+    }
+    uint64_t nc, len;
+    if ((rc = bm25_stats(txn, st, ws, coll, &nc, &len))) goto out;
+    rc = stats_put(txn, st, ws, coll, nc + n, len + sum_len);
+out:
+    if (cur) mdb_cursor_close(cur);
+    eg_free(b);
+    eg_free(posts);
+    return rc;
+}
 
 int bm25_add(MDB_txn *txn, store_t *st, tokenizer_t *tok, uint64_t ws, uint64_t coll,
              uint64_t chunk_id, const char *text, size_t len)
 {
     if (!txn || !st || !tok || (!text && len) || chunk_id == DOC_END) return ENGRAM_EINVAL;
-    termlist_t tl;
-    MDB_cursor *cur = NULL;
-    block_t *b = NULL;
-    unsigned char enc[BLOCK_MAX_BYTES];
-    int rc = termlist_build(&tl, tok, text, len);
-    if (rc) goto fail;
-    MDB_dbi dl = store_dbi(st, DB_BM25_DOCLEN);
-    uint32_t old;
-    int found;
-    if ((rc = doclen_get(txn, dl, ws, coll, chunk_id, &old, &found))) goto fail;
-    if (found) { rc = ENGRAM_EEXIST; goto fail; }
-    b = eg_malloc(sizeof *b);
-    if (!b) { rc = ENGRAM_ENOMEM; goto fail; }
-    if ((rc = store_status(mdb_cursor_open(txn, store_dbi(st, DB_BM25_POSTINGS), &cur)))) goto fail;
-    uint32_t dlen = tl.ntok;
-    for (size_t i = 0; i < tl.n; i++) {
-        const char *term = tl.text.data + tl.v[i].off;
-        size_t tlen = tl.v[i].len;
-        uint32_t tf = tl.v[i].tf;
-        key_t_ tk, pk;
-        uint64_t df, first = 0;
-        MDB_val val;
-        key_term(&tk, ws, coll, term, tlen);
-        if ((rc = term_df_get(txn, st, &tk, &df, &found))) goto fail;
-        if ((rc = postings_last(cur, ws, coll, term, tlen, &found, &first, &val))) goto fail;
-        if (found) {
-            if ((rc = block_decode(val.mv_data, val.mv_size, first, DOC_END, b))) goto fail;
-            if (b->ids[b->n - 1] >= chunk_id) { rc = ENGRAM_EINVAL; goto fail; }
-        }
-        if (found && b->n < BM25_BLOCK) {
-            b->ids[b->n] = chunk_id;
-            b->tfs[b->n] = tf;
-            b->lens[b->n] = dlen;
-            b->n++;
-            b->max_tf = EG_MAX(b->max_tf, tf);
-            b->min_len = EG_MIN(b->min_len, dlen);
-        } else {
-            b->n = 1;
-            b->ids[0] = chunk_id;
-            b->tfs[0] = tf;
-            b->lens[0] = dlen;
-            b->max_tf = tf;
-            b->min_len = dlen;
-            first = chunk_id;
-        }
-        key_post(&pk, ws, coll, term, tlen, 0, first);
-        MDB_val kv = kval(&pk), v = {block_encode(b, first, enc), enc};
-        if ((rc = store_status(mdb_put(txn, store_dbi(st, DB_BM25_POSTINGS), &kv, &v, 0)))) goto fail;
-        if ((rc = term_df_put(txn, st, &tk, df + 1))) goto fail;
+    bm25_terms_t tl;
+    int rc = bm25_terms_build(&tl, tok, text, len);
+    if (!rc) {
+        bm25_chunk_t c = {chunk_id, &tl};
+        rc = bm25_add_batch(txn, st, ws, coll, &c, 1);
     }
-    {
-        key_t_ k;
-        unsigned char lb[4];
-        key_chunk(&k, ws, coll, chunk_id);
-        be32_put(lb, dlen);
-        MDB_val kv = kval(&k), v = {4, lb};
-        if ((rc = store_status(mdb_put(txn, dl, &kv, &v, 0)))) goto fail;
-    }
-    uint64_t n, total;
-    if ((rc = bm25_stats(txn, st, ws, coll, &n, &total))) goto fail;
-    rc = stats_put(txn, st, ws, coll, n + 1, total + dlen);
-fail:
-    if (cur) mdb_cursor_close(cur);
-    eg_free(b);
-    termlist_free(&tl);
+    bm25_terms_free(&tl);
     return rc;
 }
 
@@ -466,11 +526,11 @@ int bm25_remove(MDB_txn *txn, store_t *st, tokenizer_t *tok, uint64_t ws, uint64
                 uint64_t chunk_id, const char *text, size_t len)
 {
     if (!txn || !st || !tok || (!text && len)) return ENGRAM_EINVAL;
-    termlist_t tl;
+    bm25_terms_t tl;
     MDB_cursor *cur = NULL;
     block_t *b = NULL;
     unsigned char enc[BLOCK_MAX_BYTES];
-    int rc = termlist_build(&tl, tok, text, len);
+    int rc = bm25_terms_build(&tl, tok, text, len);
     if (rc) goto fail;
     b = eg_malloc(sizeof *b);
     if (!b) { rc = ENGRAM_ENOMEM; goto fail; }
@@ -524,7 +584,7 @@ int bm25_remove(MDB_txn *txn, store_t *st, tokenizer_t *tok, uint64_t ws, uint64
 fail:
     if (cur) mdb_cursor_close(cur);
     eg_free(b);
-    termlist_free(&tl);
+    bm25_terms_free(&tl);
     return rc;
 }
 
@@ -798,13 +858,13 @@ int bm25_search(MDB_txn *txn, store_t *st, tokenizer_t *tok, uint64_t ws, uint64
     if (!(prm.k1 >= 0) || !(prm.b >= 0 && prm.b <= 1) || !isfinite(prm.k1)) return ENGRAM_EINVAL;
     *n_out = 0;
     if (k == 0) return 0;
-    termlist_t tl;
+    bm25_terms_t tl;
     qterm_t *q = NULL;
     uint32_t *ord = NULL;
     MDB_cursor *cur = NULL;
     size_t nq = 0, nheap = 0;
     uint64_t N, total;
-    int rc = termlist_build(&tl, tok, query, qlen);
+    int rc = bm25_terms_build(&tl, tok, query, qlen);
     if (rc) goto fail;
     if (tl.n == 0) goto fail;
     if (tl.n > BM25_MAX_QUERY_TERMS) { rc = ENGRAM_ETOOBIG; goto fail; }
@@ -849,7 +909,7 @@ fail:
     for (size_t i = 0; i < nq; i++) eg_free(q[i].blks);
     eg_free(q);
     eg_free(ord);
-    termlist_free(&tl);
+    bm25_terms_free(&tl);
     return rc;
 }
 

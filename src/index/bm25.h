@@ -30,6 +30,7 @@
 
 #include "index/tokenizer.h"
 #include "store/store.h"
+#include "util/buf.h"
 
 #define BM25_BLOCK 128
 #define BM25_MAX_QUERY_TERMS 1024 /* distinct query terms; more is ENGRAM_ETOOBIG */
@@ -46,6 +47,38 @@ typedef struct bm25_hit {
     double score;
 } bm25_hit_t;
 
+/* A chunk's distinct terms, sorted bytewise, with their frequencies: made by
+ * bm25_terms_build outside any transaction (an ingest worker), indexed by
+ * bm25_add_batch in the writer. */
+typedef struct bm25_tref {
+    uint32_t off, len;      /* the term: text.data + off, len bytes */
+    uint32_t tf;
+} bm25_tref_t;
+
+typedef struct bm25_terms {
+    buf_t text;             /* the terms, back to back */
+    bm25_tref_t *v;
+    size_t n, cap;
+    uint32_t ntok;          /* tokens kept: the chunk's length */
+} bm25_terms_t;
+
+/* Tokenises text into t (zeroed first; bm25_terms_free it even on error). */
+int bm25_terms_build(bm25_terms_t *t, tokenizer_t *tok, const char *text, size_t len);
+void bm25_terms_free(bm25_terms_t *t);
+
+typedef struct bm25_chunk {
+    uint64_t chunk_id;
+    const bm25_terms_t *terms;
+} bm25_chunk_t;
+
+/* Indexes chunks[0..n) of (ws, coll), ids strictly increasing and greater
+ * than every chunk id already indexed in the collection - the same result as
+ * bm25_add on each in turn, but each term's last postings block, its df and
+ * the collection totals are read and written once for the whole batch.
+ * ENGRAM_EEXIST if a chunk is indexed, ENGRAM_EINVAL if a term already has a
+ * greater or equal id or the ids do not increase. */
+int bm25_add_batch(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll, const bm25_chunk_t *chunks,
+                   size_t n);
 /* Indexes text as chunk chunk_id of (ws, coll). chunk_id must be greater than
  * every chunk id already indexed in the collection: ENGRAM_EEXIST if the chunk
  * is indexed, ENGRAM_EINVAL if a term already has a greater or equal id. A

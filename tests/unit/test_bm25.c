@@ -576,3 +576,140 @@ TEST(many_blocks_and_ties)
     store_close(st);
     test_rmdir(dir);
 }
+
+/* ---- the batch writer --------------------------------------------------- */
+
+typedef struct batch_op {
+    store_t *st;
+    tokenizer_t *tok;
+    uint64_t coll;
+    size_t n;
+    const uint64_t *ids;
+    char **texts;
+} batch_op_t;
+
+static int batch_cb(MDB_txn *txn, void *arg)
+{
+    batch_op_t *o = arg;
+    bm25_terms_t *terms = calloc(o->n + 1, sizeof *terms);
+    bm25_chunk_t *chunks = calloc(o->n + 1, sizeof *chunks);
+    int rc = terms && chunks ? 0 : ENGRAM_ENOMEM;
+    for (size_t i = 0; i < o->n && !rc; i++) {
+        rc = bm25_terms_build(&terms[i], o->tok, o->texts[i], strlen(o->texts[i]));
+        chunks[i] = (bm25_chunk_t){o->ids[i], &terms[i]};
+    }
+    if (!rc) rc = bm25_add_batch(txn, o->st, 1, o->coll, chunks, o->n);
+    for (size_t i = 0; terms && i < o->n; i++) bm25_terms_free(&terms[i]);
+    free(terms);
+    free(chunks);
+    return rc;
+}
+
+/* Every record of (1, coll) in db, with the 16-byte ws coll prefix cut off,
+ * as "key=value" hex lines. */
+static char *dump_db(store_t *st, store_db_t db, uint64_t coll)
+{
+    MDB_txn *txn;
+    if (store_read_begin(st, &txn)) return NULL;
+    MDB_cursor *cur;
+    if (mdb_cursor_open(txn, store_dbi(st, db), &cur)) { store_read_end(st, txn); return NULL; }
+    unsigned char pre[16];
+    be64_put(pre, 1);
+    be64_put(pre + 8, coll);
+    MDB_val k = {16, pre}, v;
+    size_t len = 0, cap = 1 << 16;
+    char *out = malloc(cap);
+    out[0] = 0;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0 && k.mv_size >= 16 && memcmp(k.mv_data, pre, 16) == 0) {
+        size_t need = (k.mv_size + v.mv_size) * 2 + 4;
+        if (len + need >= cap) { cap = (len + need) * 2; out = realloc(out, cap); }
+        for (size_t i = 16; i < k.mv_size; i++) len += (size_t)sprintf(out + len, "%02x", ((unsigned char *)k.mv_data)[i]);
+        out[len++] = '=';
+        for (size_t i = 0; i < v.mv_size; i++) len += (size_t)sprintf(out + len, "%02x", ((unsigned char *)v.mv_data)[i]);
+        out[len++] = '\n';
+        out[len] = 0;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    store_read_end(st, txn);
+    return out;
+}
+
+TEST(batch_add_stores_the_same_bytes_as_one_by_one)
+{
+    /* Collection 1 gets each chunk with bm25_add, collection 2 the same
+     * chunks in batches of random sizes (up to 300, so terms cross several
+     * 128-entry blocks within one batch): every record must be identical. */
+    rng_state = test_seed();
+    char *dir;
+    store_t *st = open_store(&dir);
+    REQUIRE(st);
+    tokenizer_t *tok = NULL;
+    REQUIRE(tokenizer_new(&tok) == 0);
+    enum { ND = 1500 };
+    static const char *words[] = {"protein", "cells", "binding", "the", "of", "receptor", "mouse",
+                                  "gene", "expression", "tumour", "growth", "signal", "rare"};
+    char **texts = calloc(ND, sizeof *texts);
+    uint64_t *ids = calloc(ND, sizeof *ids);
+    uint64_t id = 10;
+    for (int d = 0; d < ND; d++) {
+        int len = (int)(rnd() % 40); /* some chunks have no tokens at all */
+        texts[d] = calloc((size_t)len * 12 + 1, 1);
+        for (int j = 0; j < len; j++) {
+            size_t w = rnd() % 13;
+            if (w == 12 && rnd() % 8) w = 0; /* "rare" stays rare */
+            strcat(texts[d], words[w]);
+            strcat(texts[d], " ");
+        }
+        id += 1 + rnd() % 5;
+        ids[d] = id;
+    }
+    REQUIRE(write_docs(st, tok, 1, 1, ND, ids, texts, 0) == 0);
+    for (size_t d = 0; d < ND;) {
+        size_t n = 1 + rnd() % 300;
+        if (n > ND - d) n = ND - d;
+        batch_op_t o = {st, tok, 2, n, ids + d, texts + d};
+        REQUIRE(store_write(st, batch_cb, &o) == 0);
+        d += n;
+    }
+    static const store_db_t dbs[] = {DB_BM25_TERMS, DB_BM25_POSTINGS, DB_BM25_DOCLEN, DB_BM25_STATS};
+    for (size_t i = 0; i < 4; i++) {
+        char *a = dump_db(st, dbs[i], 1), *b = dump_db(st, dbs[i], 2);
+        REQUIRE(a && b);
+        CHECK(a[0] != 0);
+        CHECK(strcmp(a, b) == 0);
+        free(a);
+        free(b);
+    }
+    char msg[200];
+    MDB_txn *txn;
+    REQUIRE(store_read_begin(st, &txn) == 0);
+    CHECK_EQ_INT(bm25_verify(txn, st, 1, 2, msg, sizeof msg), 0);
+    store_read_end(st, txn);
+
+    /* Refusals leave nothing behind: ids not increasing, a chunk already
+     * indexed, an id not above the collection's last. */
+    char *before = dump_db(st, DB_BM25_POSTINGS, 2);
+    uint64_t down[2] = {id + 10, id + 5}, again[2] = {id + 20, ids[ND - 1]}, low[1] = {ids[0] - 1};
+    char *t2[2] = {"protein cells", "gene"};
+    batch_op_t bad1 = {st, tok, 2, 2, down, t2}, bad2 = {st, tok, 2, 2, again, t2},
+               bad3 = {st, tok, 2, 1, low, t2};
+    CHECK_EQ_INT(store_write(st, batch_cb, &bad1), ENGRAM_EINVAL);
+    CHECK_EQ_INT(store_write(st, batch_cb, &bad2), ENGRAM_EINVAL);
+    CHECK_EQ_INT(store_write(st, batch_cb, &bad3), ENGRAM_EINVAL);
+    uint64_t dup[1] = {ids[ND - 1]};
+    batch_op_t bad4 = {st, tok, 2, 1, dup, t2};
+    CHECK_EQ_INT(store_write(st, batch_cb, &bad4), ENGRAM_EEXIST);
+    char *after = dump_db(st, DB_BM25_POSTINGS, 2);
+    CHECK(before && after && strcmp(before, after) == 0);
+    free(before);
+    free(after);
+
+    for (int d = 0; d < ND; d++) free(texts[d]);
+    free(texts);
+    free(ids);
+    tokenizer_free(tok);
+    store_close(st);
+    test_rmdir(dir);
+}
