@@ -134,6 +134,8 @@ typedef struct chunk_in {
     const char *heading;    /* section, may be NULL */
     uint32_t page;          /* 1-based page (PDF), 0 = none */
     const struct graph_chunk *graph; /* its entities and relations (index/graph.h), or NULL */
+    const struct bm25_terms *terms;  /* its BM25 terms (index/bm25.h, built outside the
+                                      * writer), or NULL: the writer tokenises text */
 } chunk_in_t;
 
 /* Commits the chunks, their postings, graph entries (dim floats each when

@@ -11,6 +11,7 @@
  * every collection as the BM25 appender requires.
  */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "catalog/catalog.h"
 #include "catalog/catalog_internal.h"
@@ -911,9 +912,161 @@ int catalog_doc_fail(store_t *st, const ingest_job_t *job, const char *message)
     return store_write(st, progress_cb, &a);
 }
 
+/* ---- index work deferred to the end of a batch ----------------------------
+ *
+ * In catalog_doc_complete_batch each part commits its chunks, graph entries
+ * and document record in a nested transaction of its own, but its BM25
+ * postings and vectors are only noted here. Once every part has been tried,
+ * those of the parts that committed are indexed in one pass per collection
+ * (bm25_add_batch, hnsw_insert_batch), in the batch's transaction: each
+ * term's last postings block and each vector block is then written once per
+ * batch instead of once per document, which is most of a commit's cost
+ * under a stream of small documents. Entries noted by a part whose nested
+ * transaction is then aborted are dropped (deferred_truncate). */
+typedef struct def_text {
+    uint64_t ws, coll, chunk;
+    const bm25_terms_t *terms;
+} def_text_t;
+
+typedef struct def_vec {
+    uint64_t ws, coll, chunk;
+    const float *vec;
+    uint32_t dim;
+} def_vec_t;
+
+typedef struct deferred {
+    def_text_t *t;
+    size_t nt, capt;
+    def_vec_t *v;
+    size_t nv, capv;
+    bm25_terms_t **owned;   /* term lists built here (chunks that came without) */
+    size_t nown, capown;
+} deferred_t;
+
+static int grow(void **p, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap) return 0;
+    size_t c = *cap ? *cap * 2 : 64;
+    while (c < need) c *= 2;
+    void *q = eg_realloc(*p, c * size);
+    if (!q) return ENGRAM_ENOMEM;
+    *p = q;
+    *cap = c;
+    return 0;
+}
+
+static int defer_text(deferred_t *d, tokenizer_t *tok, uint64_t ws, uint64_t coll, uint64_t chunk,
+                      const chunk_in_t *c)
+{
+    const bm25_terms_t *terms = c->terms;
+    if (!terms) {
+        if (grow((void **)&d->owned, &d->capown, d->nown + 1, sizeof *d->owned)) return ENGRAM_ENOMEM;
+        bm25_terms_t *own = eg_malloc(sizeof *own);
+        if (!own) return ENGRAM_ENOMEM;
+        int rc = bm25_terms_build(own, tok, c->text, c->len);
+        if (rc) { bm25_terms_free(own); eg_free(own); return rc; }
+        d->owned[d->nown++] = own;
+        terms = own;
+    }
+    if (grow((void **)&d->t, &d->capt, d->nt + 1, sizeof *d->t)) return ENGRAM_ENOMEM;
+    d->t[d->nt++] = (def_text_t){ws, coll, chunk, terms};
+    return 0;
+}
+
+static int defer_vec(deferred_t *d, uint64_t ws, uint64_t coll, uint64_t chunk, const float *vec,
+                     uint32_t dim)
+{
+    if (grow((void **)&d->v, &d->capv, d->nv + 1, sizeof *d->v)) return ENGRAM_ENOMEM;
+    d->v[d->nv++] = (def_vec_t){ws, coll, chunk, vec, dim};
+    return 0;
+}
+
+static void deferred_truncate(deferred_t *d, size_t nt, size_t nv)
+{
+    d->nt = nt;
+    d->nv = nv;
+}
+
+static void deferred_free(deferred_t *d)
+{
+    for (size_t i = 0; i < d->nown; i++) {
+        bm25_terms_free(d->owned[i]);
+        eg_free(d->owned[i]);
+    }
+    eg_free(d->owned);
+    eg_free(d->t);
+    eg_free(d->v);
+    memset(d, 0, sizeof *d);
+}
+
+/* Entries are noted in increasing chunk order; sorting by collection keeps
+ * that order within each (chunk ids are global and unique). */
+static int def_text_cmp(const void *a, const void *b)
+{
+    const def_text_t *x = a, *y = b;
+    if (x->ws != y->ws) return x->ws < y->ws ? -1 : 1;
+    if (x->coll != y->coll) return x->coll < y->coll ? -1 : 1;
+    return x->chunk < y->chunk ? -1 : x->chunk > y->chunk;
+}
+
+static int def_vec_cmp(const void *a, const void *b)
+{
+    const def_vec_t *x = a, *y = b;
+    if (x->ws != y->ws) return x->ws < y->ws ? -1 : 1;
+    if (x->coll != y->coll) return x->coll < y->coll ? -1 : 1;
+    return x->chunk < y->chunk ? -1 : x->chunk > y->chunk;
+}
+
+static int deferred_run_text(MDB_txn *txn, store_t *st, deferred_t *d)
+{
+    if (d->nt == 0) return 0;
+    qsort(d->t, d->nt, sizeof *d->t, def_text_cmp);
+    bm25_chunk_t *c = eg_malloc(d->nt * sizeof *c);
+    if (!c) return ENGRAM_ENOMEM;
+    int rc = 0;
+    for (size_t i = 0; i < d->nt && !rc;) {
+        size_t j = i;
+        for (; j < d->nt && d->t[j].ws == d->t[i].ws && d->t[j].coll == d->t[i].coll; j++)
+            c[j - i] = (bm25_chunk_t){d->t[j].chunk, d->t[j].terms};
+        rc = bm25_add_batch(txn, st, d->t[i].ws, d->t[i].coll, c, j - i);
+        i = j;
+    }
+    eg_free(c);
+    return rc;
+}
+
+static int deferred_run_vectors(MDB_txn *txn, store_t *st, deferred_t *d)
+{
+    if (d->nv == 0) return 0;
+    qsort(d->v, d->nv, sizeof *d->v, def_vec_cmp);
+    int rc = 0;
+    for (size_t i = 0; i < d->nv && !rc;) {
+        size_t j = i;
+        uint32_t dim = d->v[i].dim;
+        while (j < d->nv && d->v[j].ws == d->v[i].ws && d->v[j].coll == d->v[i].coll) {
+            if (d->v[j].dim != dim) return ENGRAM_EINVAL; /* ensure_vector_index refused it */
+            j++;
+        }
+        size_t n = j - i;
+        uint64_t *ids = eg_malloc(n * sizeof *ids);
+        float *vecs = eg_malloc(n * (size_t)dim * sizeof *vecs);
+        if (!ids || !vecs) rc = ENGRAM_ENOMEM;
+        for (size_t k = 0; !rc && k < n; k++) {
+            ids[k] = d->v[i + k].chunk;
+            memcpy(vecs + k * dim, d->v[i + k].vec, dim * sizeof *vecs);
+        }
+        if (!rc) rc = hnsw_insert_batch(txn, st, d->v[i].ws, d->v[i].coll, ids, vecs, n, dim);
+        eg_free(ids);
+        eg_free(vecs);
+        i = j;
+    }
+    return rc;
+}
+
 struct complete_args {
     store_t *st;
     tokenizer_t *tok;
+    deferred_t *defer;  /* NULL: index at once (catalog_doc_complete) */
     const ingest_job_t *job;
     const chunk_in_t *chunks;
     size_t n;
@@ -1006,14 +1159,18 @@ static int complete_cb(MDB_txn *txn, void *arg)
         if ((rc = put_chunk(txn, a->st, j->ws, j->coll, j->doc, chunk, a->first + (uint32_t)i,
                             &a->chunks[i])))
             break;
-        rc = bm25_add(txn, a->st, a->tok, j->ws, j->coll, chunk, a->chunks[i].text, a->chunks[i].len);
+        if (a->defer) rc = defer_text(a->defer, a->tok, j->ws, j->coll, chunk, &a->chunks[i]);
+        else rc = bm25_add(txn, a->st, a->tok, j->ws, j->coll, chunk, a->chunks[i].text, a->chunks[i].len);
         if (rc) break;
         if (ids) ids[i] = chunk;
+        if (vectors && a->defer &&
+            (rc = defer_vec(a->defer, j->ws, j->coll, chunk, a->chunks[i].vec, a->dim)))
+            break;
         if (a->chunks[i].graph &&
             (rc = graph_add_chunk(txn, a->st, j->ws, j->coll, chunk, a->chunks[i].graph)))
             break;
     }
-    if (!rc && vectors) rc = hnsw_insert_batch(txn, a->st, j->ws, j->coll, ids, vecs, a->n, a->dim);
+    if (!rc && vectors && !a->defer) rc = hnsw_insert_batch(txn, a->st, j->ws, j->coll, ids, vecs, a->n, a->dim);
     eg_free(ids);
     eg_free(packed);
     if (rc) return rc;
@@ -1037,33 +1194,44 @@ struct complete_batch_args {
 };
 
 /* Each document in a nested transaction of its own: one that fails is
- * rolled back alone; the rest commit together (one fsync for all). */
+ * rolled back alone; the rest commit together (one fsync for all), their
+ * postings and vectors indexed at the end in one pass (deferred_t). If that
+ * pass fails the whole batch fails; catalog_doc_complete_batch then tries
+ * each document alone. */
 static int complete_batch_cb(MDB_txn *txn, void *arg)
 {
     struct complete_batch_args *b = arg;
+    deferred_t def = {0};
+    int rc = 0;
     for (size_t i = 0; i < b->n; i++) {
         doc_done_t *d = &b->docs[i];
-        struct complete_args a = {.st = b->st, .tok = b->tok, .job = &d->job, .chunks = d->chunks,
-                                  .n = d->n, .first = d->first, .last = !d->more, .dim = d->dim,
-                                  .total_tokens = d->total_tokens};
+        struct complete_args a = {.st = b->st, .tok = b->tok, .defer = &def, .job = &d->job,
+                                  .chunks = d->chunks, .n = d->n, .first = d->first,
+                                  .last = !d->more, .dim = d->dim, .total_tokens = d->total_tokens};
         memcpy(a.now, b->now, sizeof a.now);
+        size_t nt = def.nt, nv = def.nv;
         MDB_txn *child;
-        int rc = mdb_txn_begin(store_env(b->st), txn, 0, &child);
-        if (rc) return store_status(rc);
+        rc = mdb_txn_begin(store_env(b->st), txn, 0, &child);
+        if (rc) { rc = store_status(rc); goto out; }
         rc = complete_cb(child, &a);
         if (rc == MDB_MAP_FULL || rc == ENGRAM_EFULL) {
             mdb_txn_abort(child);
-            return rc; /* the writer grows the map and runs the whole batch again */
+            goto out; /* the writer grows the map and runs the whole batch again */
         }
         if (rc) {
             mdb_txn_abort(child);
         } else {
             rc = store_status(mdb_txn_commit(child));
         }
+        if (rc) deferred_truncate(&def, nt, nv);
         d->status = rc;
         d->gone = !rc && a.gone;
     }
-    return 0;
+    rc = deferred_run_text(txn, b->st, &def);
+    if (!rc) rc = deferred_run_vectors(txn, b->st, &def);
+out:
+    deferred_free(&def);
+    return rc;
 }
 
 int catalog_doc_complete_batch(store_t *st, tokenizer_t *tok, doc_done_t *docs, size_t n)
@@ -1072,6 +1240,16 @@ int catalog_doc_complete_batch(store_t *st, tokenizer_t *tok, doc_done_t *docs, 
     time_format_rfc3339(time_now_ms(), b.now);
     for (size_t i = 0; i < n; i++) docs[i].status = ENGRAM_EAGAIN;
     int rc = store_write(st, complete_batch_cb, &b);
+    if (rc && n > 1 && rc != ENGRAM_EFULL && rc != ENGRAM_ECLOSED) {
+        /* The shared indexing pass failed: each document alone, so one
+         * that cannot be indexed does not fail the others. */
+        int all = 0;
+        for (size_t i = 0; i < n; i++) {
+            int one = catalog_doc_complete_batch(st, tok, &docs[i], 1);
+            if (one) all = one;
+        }
+        return all;
+    }
     for (size_t i = 0; i < n; i++) {
         if (rc) docs[i].status = rc;
         else if (!docs[i].status) catalog_generation_bump(docs[i].job.ws, docs[i].job.coll);

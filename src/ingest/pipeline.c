@@ -49,6 +49,7 @@
 #include <time.h>
 
 #include "catalog/catalog.h"
+#include "index/bm25.h"
 #include "index/tokenizer.h"
 #include "ingest/detect.h"
 #include "ingest/ingest.h"
@@ -101,6 +102,7 @@ typedef struct part {
     size_t *head_off;     /* (size_t)-1: no heading */
     buf_t arena;
     graph_chunk_t *graphs;
+    bm25_terms_t *terms;  /* each chunk's BM25 terms, made by the worker */
     float *vecs;
     uint32_t dim;
     uint64_t total_tokens;
@@ -494,6 +496,8 @@ static void part_free(part_t *p)
 {
     if (!p) return;
     extract_graph_free(p->graphs, p->n);
+    for (size_t i = 0; p->terms && i < p->n; i++) bm25_terms_free(&p->terms[i]);
+    eg_free(p->terms);
     eg_free(p->vecs);
     eg_free(p->chunks);
     eg_free(p->text_off);
@@ -539,7 +543,22 @@ static int part_add(part_t *p, const src_chunk_t *c)
 /* Reads, embeds and finds the entities of the document's next part. On
  * ENGRAM_ECANCELED (shutting down) nothing is kept; on another error err
  * may hold a message for the uploader. */
-static int part_build(ingest_t *in, doc_stream_t *s, part_t **out, char *err, size_t errsz)
+/* Tokenises the part's chunks for BM25 here, so the single writer only
+ * merges postings. */
+static int part_terms(part_t *p, tokenizer_t *tok)
+{
+    p->terms = eg_calloc(p->n, sizeof *p->terms);
+    if (!p->terms) return ENGRAM_ENOMEM;
+    for (size_t i = 0; i < p->n; i++) {
+        int rc = bm25_terms_build(&p->terms[i], tok, p->chunks[i].text, p->chunks[i].len);
+        if (rc) return rc;
+        p->chunks[i].terms = &p->terms[i];
+    }
+    return 0;
+}
+
+static int part_build(ingest_t *in, tokenizer_t *tok, doc_stream_t *s, part_t **out, char *err,
+                      size_t errsz)
 {
     *out = NULL;
     part_t *p = eg_calloc(1, sizeof *p);
@@ -569,6 +588,7 @@ static int part_build(ingest_t *in, doc_stream_t *s, part_t **out, char *err, si
         if (rc) goto fail;
         if (stopping(in)) { rc = ENGRAM_ECANCELED; goto fail; }
         if (s->cfg.graph && (rc = extract_graph(in, p->chunks, p->n, &p->graphs))) goto fail;
+        if ((rc = part_terms(p, tok))) goto fail;
     }
     if (!p->more) {
         p->total_tokens = doc_source_words(s->src);
@@ -609,13 +629,13 @@ static int commit_enqueue(ingest_t *in, part_t *p)
 
 /* Works on a document until its last part is queued, it fails, it is put
  * back in the queue for other workspaces' jobs, or the pool stops. */
-static void process(ingest_t *in, const ingest_job_t *job, doc_stream_t *s)
+static void process(ingest_t *in, tokenizer_t *tok, const ingest_job_t *job, doc_stream_t *s)
 {
     if (!s && !(s = stream_open(in, job))) return;
     for (;;) {
         char err[256] = "";
         part_t *p = NULL;
-        int rc = part_build(in, s, &p, err, sizeof err);
+        int rc = part_build(in, tok, s, &p, err, sizeof err);
         if (rc == ENGRAM_ECANCELED) { stream_leave(in, s); return; }
         if (rc == ENGRAM_EUPSTREAM || (rc == ENGRAM_EINVAL && err[0])) {
             char msg[320];
@@ -650,10 +670,9 @@ static void process(ingest_t *in, const ingest_job_t *job, doc_stream_t *s)
 }
 
 /* The committer: takes parts off the queue, up to COMMIT_BATCH_DOCS (or
- * COMMIT_BATCH_CHUNKS chunks) at a time, and commits them in one write
- * transaction. Batches form by themselves while the writer is busy, so a
- * quiet server still commits each document at once. It ends a document
- * whose last part it committed (or that failed there). */
+ * COMMIT_BATCH_CHUNKS chunks) at a time, gathered as the top of the file
+ * says, and commits them in one write transaction. It ends a document whose
+ * last part it committed (or that failed there). */
 static void *committer(void *arg)
 {
     ingest_t *in = arg;
@@ -730,6 +749,11 @@ static void *committer(void *arg)
 static void *worker(void *arg)
 {
     ingest_t *in = arg;
+    tokenizer_t *tok = NULL;
+    if (tokenizer_new(&tok)) {
+        log_error("ingest: cannot start a worker (tokenizer)");
+        return NULL;
+    }
     pthread_mutex_lock(&in->mu);
     for (;;) {
         while (!in->stopping && in->len == 0) pthread_cond_wait(&in->cv, &in->mu);
@@ -737,12 +761,13 @@ static void *worker(void *arg)
         qent_t *e = queue_pop(in);
         in->running++;
         pthread_mutex_unlock(&in->mu);
-        process(in, &e->job, e->s);
+        process(in, tok, &e->job, e->s);
         eg_free(e);
         pthread_mutex_lock(&in->mu);
         in->running--;
     }
     pthread_mutex_unlock(&in->mu);
+    tokenizer_free(tok);
     return NULL;
 }
 

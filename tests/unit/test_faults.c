@@ -10,6 +10,10 @@
  * any leak; at the end the store passes bm25_verify and `engram verify`
  * (tools_verify_main on the closed directory).
  *
+ * Batches: a document refused in its own nested transaction, or one that
+ * makes the batch's shared indexing pass fail, fails alone; the others
+ * commit with their postings and vectors.
+ *
  * Map full: a store capped at a small max_map_bytes takes uploads until
  * ENGRAM_EFULL; everything acknowledged before is still readable and
  * searchable, later writes keep failing cleanly, a delete frees nothing it
@@ -24,6 +28,7 @@
 
 #include "catalog/catalog.h"
 #include "index/bm25.h"
+#include "index/hnsw.h"
 #include "rag/retrieve.h"
 #include "store/record.h"
 #include "store/store.h"
@@ -513,5 +518,130 @@ TEST(parts_complete)
     CHECK_EQ_INT(catalog_jobs_pending(f.st, &jobs, &nj), 0);
     CHECK_EQ_INT((int)nj, 0);
     eg_free(jobs);
+    CHECK_EQ_INT(fx_close_verify(&f), 0);
+}
+
+/* ---- a batch whose documents do not all commit ------------------------------ */
+
+typedef struct raw_put {
+    store_t *st;
+    store_db_t db;
+    const void *key;
+    size_t klen;
+    const void *val;
+    size_t vlen;
+    int del;
+} raw_put_t;
+
+static int raw_put_cb(MDB_txn *txn, void *arg)
+{
+    raw_put_t *r = arg;
+    MDB_val k = {r->klen, (void *)r->key}, v = {r->vlen, (void *)r->val};
+    MDB_dbi dbi = store_dbi(r->st, r->db);
+    return store_status(r->del ? mdb_del(txn, dbi, &k, NULL) : mdb_put(txn, dbi, &k, &v, 0));
+}
+
+typedef struct batch_doc {
+    ingest_job_t job;
+    char uuid[40];
+    chunk_in_t chunk;
+    float vec[8];
+} batch_doc_t;
+
+static int batch_docs_upload(fx_t *f, batch_doc_t *bd, const char *const *texts, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        json_t *rec = NULL;
+        int created = 0;
+        uint64_t jid = 0;
+        if (upload(f, texts[i], &rec, &created, &jid) || !created) return -1;
+        bd[i].job = job_of(rec, jid);
+        snprintf(bd[i].uuid, sizeof bd[i].uuid, "%s", json_get_str(rec, "id"));
+        json_free(rec);
+        for (int k = 0; k < 8; k++) bd[i].vec[k] = (float)((i + 1) * (k + 1) % 7) + 0.5f;
+        bd[i].chunk = (chunk_in_t){.text = texts[i], .len = strlen(texts[i]), .end = 20,
+                                   .token_count = 3, .vec = bd[i].vec};
+    }
+    return 0;
+}
+
+static uint64_t vector_count(fx_t *f, const batch_doc_t *d)
+{
+    MDB_txn *txn;
+    uint64_t n = 999;
+    if (store_read_begin(f->st, &txn)) return n;
+    if (hnsw_count(txn, f->st, WS, d->job.coll, &n)) n = 999;
+    store_read_end(f->st, txn);
+    return n;
+}
+
+/* One document of a batch is refused in its own nested transaction (its
+ * vectors do not fit the collection's index): the others commit with their
+ * postings and vectors; the refused one leaves none. */
+TEST(batch_document_refused_alone)
+{
+    fx_t f;
+    REQUIRE(fx_init(&f, NULL) == 0);
+    static const char *const texts[] = {"basalt granite obsidian", "quartz feldspar mica",
+                                        "basalt pumice scoria"};
+    batch_doc_t bd[3];
+    REQUIRE(batch_docs_upload(&f, bd, texts, 3) == 0);
+    doc_done_t d[3];
+    for (int i = 0; i < 3; i++)
+        d[i] = (doc_done_t){.job = bd[i].job, .chunks = &bd[i].chunk, .n = 1,
+                            .dim = i == 1 ? 8 : 4, .total_tokens = 3};
+    CHECK_EQ_INT(catalog_doc_complete_batch(f.st, f.tok, d, 3), 0);
+    CHECK_EQ_INT(d[0].status, 0);
+    CHECK_EQ_INT(d[1].status, ENGRAM_EINVAL);
+    CHECK_EQ_INT(d[2].status, 0);
+    CHECK_EQ_INT(search_count(&f, "basalt"), 2);
+    CHECK_EQ_INT(search_count(&f, "quartz"), 0);
+    CHECK_EQ_INT(vector_count(&f, &bd[0]), 2);
+    json_t *doc = NULL;
+    CHECK_EQ_INT(catalog_doc_get(f.st, WS, bd[1].uuid, &doc), 0);
+    CHECK_EQ_INT(json_get_i64(doc, "chunk_count", -1), 0);
+    json_free(doc);
+    CHECK_EQ_INT(catalog_doc_fail(f.st, &bd[1].job, "test"), 0);
+    CHECK_EQ_INT(fx_close_verify(&f), 0);
+}
+
+/* The batch's shared indexing pass fails because of one document (a
+ * corrupt postings block of a term only it has): every document is then
+ * tried alone, so only that one fails. */
+TEST(batch_shared_pass_failure_falls_back_to_each_alone)
+{
+    fx_t f;
+    REQUIRE(fx_init(&f, NULL) == 0);
+    static const char *const texts[] = {"copper tin bronze", "zircon copper", "copper iron steel"};
+    batch_doc_t bd[3];
+    REQUIRE(batch_docs_upload(&f, bd, texts, 3) == 0);
+    /* A corrupt block for "zircon" as stored (the tokenizer's form). */
+    bm25_terms_t t;
+    REQUIRE(bm25_terms_build(&t, f.tok, "zircon", 6) == 0);
+    REQUIRE(t.n == 1);
+    unsigned char key[16 + 64 + 9], junk[3] = {9, 9, 9};
+    size_t tl = t.v[0].len;
+    be64_put(key, WS);
+    be64_put(key + 8, bd[1].job.coll);
+    memcpy(key + 16, t.text.data + t.v[0].off, tl);
+    key[16 + tl] = 0;
+    be64_put(key + 17 + tl, 1);
+    bm25_terms_free(&t);
+    raw_put_t rp = {f.st, DB_BM25_POSTINGS, key, 25 + tl, junk, sizeof junk, 0};
+    REQUIRE(store_write(f.st, raw_put_cb, &rp) == 0);
+    doc_done_t d[3];
+    for (int i = 0; i < 3; i++)
+        d[i] = (doc_done_t){.job = bd[i].job, .chunks = &bd[i].chunk, .n = 1, .dim = 4,
+                            .total_tokens = 3};
+    catalog_doc_complete_batch(f.st, f.tok, d, 3);
+    CHECK_EQ_INT(d[0].status, 0);
+    CHECK_EQ_INT(d[1].status, ENGRAM_ECORRUPT);
+    CHECK_EQ_INT(d[2].status, 0);
+    CHECK_EQ_INT(search_count(&f, "copper"), 2);
+    CHECK_EQ_INT(search_count(&f, "steel"), 1);
+    CHECK_EQ_INT(vector_count(&f, &bd[0]), 2);
+    rp.del = 1;
+    REQUIRE(store_write(f.st, raw_put_cb, &rp) == 0);
+    CHECK_EQ_INT(catalog_doc_fail(f.st, &bd[1].job, "test"), 0);
     CHECK_EQ_INT(fx_close_verify(&f), 0);
 }
