@@ -207,6 +207,9 @@ int api_on_headers(http_request_t *req, void *ud)
     d->route = r;
     req->route = (void *)r;
     snprintf(req->route_label, sizeof req->route_label, "%s", r->label);
+    /* Writes wait on the single writer's commit, chat on the LLM: they may
+     * not hold every worker (http.h, req->waits). */
+    req->waits = r->auth == AUTH_WRITE || r->auth == AUTH_ADMIN || r->fn == h_chat;
     req->max_body = r->body == BODY_UPLOAD ? (size_t)api->cfg->max_upload_mb << 20
                     : r->body == BODY_JSON ? API_JSON_LIMIT : API_JSON_LIMIT;
     if (r->body == BODY_UPLOAD) req->max_body += 64 * 1024; /* multipart framing */

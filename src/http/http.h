@@ -74,6 +74,10 @@ typedef struct http_request {
     size_t max_body;          /* body limit for this request (default: server's) */
     void *route;              /* opaque to the server: what on_headers decided */
     void *auth;               /* opaque: on_headers' credential result */
+    int waits;                /* 1: the handler may wait long on something other than
+                               * the CPU (a database commit, an upstream service): at
+                               * most http_server_config_t.waiting_max such requests
+                               * hold workers at once, so the others always find one */
     char route_label[64];     /* low-cardinality route name for logs/metrics */
     /* Scratch space for the application (e.g. the caller's identity found by
      * on_headers), zeroed for each request, valid until on_done returns. */
@@ -130,6 +134,8 @@ typedef void (*http_on_done_fn)(http_request_t *req, double duration_ms, void *u
 typedef struct http_server_config {
     const char *listen;           /* "127.0.0.1:8080", "[::1]:0", ":8080" */
     int workers;                  /* handler threads, default 8 */
+    int waiting_max;              /* requests with req->waits = 1 running at once: default
+                                   * workers - workers / 4 (at least 1); more wait queued */
     int max_connections;          /* default 1024; over it new ones get 503 and close */
     size_t max_header_bytes;      /* default 16384 */
     size_t max_body_bytes;        /* default 1 MiB; on_headers may raise per request */

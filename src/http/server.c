@@ -6,7 +6,12 @@
  * Threads. One loop thread owns the listening socket, the epoll set and every
  * connection that is not dispatched. A connection whose request is complete
  * is removed from epoll and queued to the worker pool (work queue, mutex +
- * condition variable); the worker runs the handler, writes the answer with
+ * condition variable). Requests that on_headers marked req.waits (they may
+ * wait on a database commit or an upstream service: uploads, other writes,
+ * chat) queue apart, and at most cfg.waiting_max of them hold a worker at
+ * once; workers take the older of the two queues' heads, skipping the
+ * waiting queue while it is at its limit. So a burst of uploads waiting on
+ * the writer never leaves a search without a worker. The worker runs the handler, writes the answer with
  * blocking-with-timeout writes (the socket stays non-blocking, poll() waits
  * on EAGAIN), finishes the request (access log, on_done) and puts the
  * connection on the done queue, waking the loop through an eventfd. Only then
@@ -407,9 +412,12 @@ static void dispatch(http_conn_t *c)
     c->qnext = NULL;
     s->n_dispatched++;
     pthread_mutex_lock(&s->work_mu);
-    if (s->work_tail) s->work_tail->qnext = c;
-    else s->work_head = c;
-    s->work_tail = c;
+    c->seq = ++s->work_seq;
+    http_conn_t **head = c->req.waits ? &s->wait_head : &s->work_head;
+    http_conn_t **tail = c->req.waits ? &s->wait_tail : &s->work_tail;
+    if (*tail) (*tail)->qnext = c;
+    else *head = c;
+    *tail = c;
     pthread_cond_signal(&s->work_cv);
     pthread_mutex_unlock(&s->work_mu);
 }
@@ -915,25 +923,49 @@ static void take_done(http_server_t *s)
     }
 }
 
+/* Under work_mu: the next request a worker may take (see the top of the
+ * file), off its queue; NULL when none may run now. */
+static http_conn_t *work_take(http_server_t *s)
+{
+    http_conn_t *w = s->waiting_running < s->cfg.waiting_max ? s->wait_head : NULL;
+    http_conn_t *c = s->work_head;
+    if (w && (!c || w->seq < c->seq)) {
+        s->wait_head = w->qnext;
+        if (!s->wait_head) s->wait_tail = NULL;
+        s->waiting_running++;
+        return w;
+    }
+    if (c) {
+        s->work_head = c->qnext;
+        if (!s->work_head) s->work_tail = NULL;
+    }
+    return c;
+}
+
 static void *worker_main(void *arg)
 {
     http_server_t *s = arg;
     for (;;) {
         pthread_mutex_lock(&s->work_mu);
-        while (!s->work_head && !s->quit) pthread_cond_wait(&s->work_cv, &s->work_mu);
-        http_conn_t *c = s->work_head;
-        if (!c) {
-            pthread_mutex_unlock(&s->work_mu);
-            break;
-        }
-        s->work_head = c->qnext;
-        if (!s->work_head) s->work_tail = NULL;
+        http_conn_t *c;
+        while (!(c = work_take(s)) && !(s->quit && !s->wait_head))
+            pthread_cond_wait(&s->work_cv, &s->work_mu);
+        if (s->quit) pthread_cond_broadcast(&s->work_cv); /* the others may be done too */
         pthread_mutex_unlock(&s->work_mu);
+        if (!c) break;
 
         log_set_request_id(c->req.request_id);
         if (s->cfg.handler) s->cfg.handler(&c->req, s->cfg.ud);
+        int waits = c->req.waits;
         finish_request(c);
         log_set_request_id(NULL);
+        if (waits) {
+            pthread_mutex_lock(&s->work_mu);
+            s->waiting_running--;
+            if (s->quit) pthread_cond_broadcast(&s->work_cv);
+            else pthread_cond_signal(&s->work_cv);
+            pthread_mutex_unlock(&s->work_mu);
+        }
 
         c->qnext = NULL;
         pthread_mutex_lock(&s->done_mu);
@@ -1062,6 +1094,8 @@ int http_server_create(const http_server_config_t *cfg, http_server_t **out)
     char *errbuf = cfg->error_size ? cfg->error : NULL;
     if (errbuf) errbuf[0] = '\0';
     if (s->cfg.workers <= 0) s->cfg.workers = 8;
+    if (s->cfg.waiting_max <= 0) s->cfg.waiting_max = s->cfg.workers - s->cfg.workers / 4;
+    if (s->cfg.waiting_max > s->cfg.workers) s->cfg.waiting_max = s->cfg.workers;
     if (s->cfg.max_connections <= 0) s->cfg.max_connections = 1024;
     if (s->cfg.max_header_bytes == 0) s->cfg.max_header_bytes = 16384;
     if (s->cfg.max_body_bytes == 0) s->cfg.max_body_bytes = 1 << 20;

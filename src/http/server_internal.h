@@ -33,6 +33,7 @@ struct http_conn {
     int watched;                /* events currently registered in epoll, 0 if none */
     http_conn_t *prev, *next;   /* every connection (loop thread) */
     http_conn_t *qnext;         /* work or done queue */
+    uint64_t seq;               /* arrival order in the work queues */
     uint64_t deadline_ns;
     char remote[64];
 
@@ -90,7 +91,10 @@ struct http_server {
     int n_threads;
     pthread_mutex_t work_mu;
     pthread_cond_t work_cv;
-    http_conn_t *work_head, *work_tail;
+    http_conn_t *work_head, *work_tail;   /* requests in order of arrival ... */
+    http_conn_t *wait_head, *wait_tail;   /* ... and those with req.waits, apart */
+    uint64_t work_seq;                    /* arrival order across both queues */
+    int waiting_running;                  /* req.waits requests with a worker */
     int quit;
     pthread_mutex_t done_mu;
     http_conn_t *done_head, *done_tail;

@@ -28,6 +28,8 @@
 
 static atomic_int done_calls;
 static atomic_int last_done_status;
+static atomic_int holding;      /* /hold requests inside the handler */
+static atomic_int hold_gate;    /* 1: /hold requests may answer */
 
 static int on_headers(http_request_t *req, void *ud)
 {
@@ -38,6 +40,7 @@ static int on_headers(http_request_t *req, void *ud)
                             "WWW-Authenticate: Bearer\r\n");
     }
     if (strcmp(req->path, "/upload") == 0) req->max_body = 1 << 20;
+    if (strcmp(req->path, "/hold") == 0) req->waits = 1;
     return 0;
 }
 
@@ -57,6 +60,14 @@ static void handler(http_request_t *req, void *ud)
     if (strcmp(req->path, "/slow") == 0) {
         usleep(800 * 1000);
         http_respond(req, 200, "text/plain", "slow done", 9, NULL);
+        return;
+    }
+    if (strcmp(req->path, "/hold") == 0) {
+        /* Like an upload waiting for the database writer. */
+        atomic_fetch_add(&holding, 1);
+        for (int i = 0; i < 500 && !atomic_load(&hold_gate); i++) usleep(10 * 1000);
+        atomic_fetch_sub(&holding, 1);
+        http_respond(req, 200, "text/plain", "held", 4, NULL);
         return;
     }
     if (strcmp(req->path, "/noanswer") == 0) return;
@@ -866,4 +877,55 @@ TEST(on_error_renders_server_errors)
     CHECK(strncmp(r.body, "E408 ", 5) == 0);
     cl_close(c);
     stop(&sv);
+}
+
+/* Requests marked waits (uploads waiting on the writer, in the server) take
+ * at most waiting_max workers (default 4 - 4/4 = 3): a plain request is
+ * answered while they are all held, the extra one waits its turn, and a stop
+ * lets every one of them finish. */
+TEST(waiting_requests_leave_workers_for_others)
+{
+    for (int round = 0; round < 2; round++) {
+        server_t sv;
+        REQUIRE(start(&sv) == 0);
+        atomic_store(&hold_gate, 0);
+        client_t *h[5];
+        for (int i = 0; i < 5; i++) {
+            h[i] = cl_connect(sv.port);
+            REQUIRE(h[i]);
+            CHECK(cl_sends(h[i], "GET /hold HTTP/1.1\r\nHost: t\r\n\r\n") == 0);
+        }
+        for (int i = 0; i < 200 && atomic_load(&holding) < 3; i++) usleep(10 * 1000);
+        usleep(150 * 1000);
+        CHECK_EQ_INT(atomic_load(&holding), 3);
+        if (round == 0) {
+            client_t *c = cl_connect(sv.port);
+            REQUIRE(c);
+            double t0 = now_ms();
+            CHECK(cl_sends(c, "GET /echo HTTP/1.1\r\nHost: t\r\n\r\n") == 0);
+            static resp_t r;
+            REQUIRE(read_resp(c, &r, 0) == 0);
+            CHECK_EQ_INT(r.status, 200);
+            CHECK(now_ms() - t0 < 2000); /* not after the held ones (5 s) */
+            CHECK_EQ_INT(atomic_load(&holding), 3);
+            cl_close(c);
+        } else {
+            http_server_stop(sv.s); /* with two still queued */
+            usleep(100 * 1000);
+        }
+        atomic_store(&hold_gate, 1);
+        for (int i = 0; i < 5; i++) {
+            static resp_t r;
+            REQUIRE(read_resp(h[i], &r, 0) == 0);
+            CHECK_EQ_INT(r.status, 200);
+            CHECK_STR(r.body, "held");
+            cl_close(h[i]);
+        }
+        if (round == 0) stop(&sv);
+        else {
+            pthread_join(sv.thread, NULL);
+            CHECK_EQ_INT(sv.run_rc, 0);
+            http_server_free(sv.s);
+        }
+    }
 }
