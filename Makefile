@@ -29,7 +29,7 @@ REPLAY_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/asan/fuzz/%)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 60
 
-.PHONY: all run test unit integration bench-bm25 bench-http fuzz clean
+.PHONY: all run test unit integration bench-bm25 bench-http fuzz clean print-libs
 
 # Each module adds its libraries, flags and targets in a fragment of its own
 # (mk/NAME.mk: LIBS += ..., extra targets), so modules never edit this file
@@ -85,6 +85,10 @@ test: $(UNIT_BINS) $(REPLAY_BINS) build/asan/engram build/engram
 
 bench-bm25: build/engram
 	bench/bm25_scifact.sh
+
+# The link libraries of every module (scripts that link against build/rel).
+print-libs:
+	@echo $(LIBS)
 
 bench-http: build/engram
 	python3 bench/http_scifact.py

@@ -20,7 +20,7 @@ if [[ ! -f $data/corpus.jsonl ]]; then
 fi
 
 make --no-print-directory build/engram >&2
-libs=$(sed -n 's/^LIBS *:= *//p' Makefile)
+libs=$(make --no-print-directory -s print-libs)
 objs=$(find build/rel -name '*.o' ! -name main.o | sort)
 mkdir -p build/bench
 # shellcheck disable=SC2086
