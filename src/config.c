@@ -57,7 +57,7 @@ static const setting_t settings[] = {
     I("cache-mb", "ENGRAM_CACHE_MB", cache_mb, "64", 0, 65536, "retrieval result cache in MiB (0: no caching)"),
     S("log-level", "ENGRAM_LOG_LEVEL", log_level, "info", "debug, info, warn or error"),
     I("http-workers", "ENGRAM_HTTP_WORKERS", http_workers, "8", 1, 256,
-      "threads answering requests; writes and chat take at most 3/4 of them (reads always find one)"),
+      "threads answering requests; writes and chat leave a quarter of them (at least one) to reads"),
     I("max-connections", "ENGRAM_MAX_CONNECTIONS", max_connections, "1024", 1, 100000, "open connections at most; more get 503"),
     I("header-timeout-ms", "ENGRAM_HEADER_TIMEOUT_MS", header_timeout_ms, "10000", 50, 600000, "time a client has to send a request's headers"),
     I("body-timeout-ms", "ENGRAM_BODY_TIMEOUT_MS", body_timeout_ms, "30000", 50, 3600000, "longest pause while a request body arrives"),

@@ -135,7 +135,8 @@ typedef struct http_server_config {
     const char *listen;           /* "127.0.0.1:8080", "[::1]:0", ":8080" */
     int workers;                  /* handler threads, default 8 */
     int waiting_max;              /* requests with req->waits = 1 running at once: default
-                                   * workers - workers / 4 (at least 1); more wait queued */
+                                   * all workers but a quarter, at least one kept for
+                                   * the others (8 -> 6, 2 -> 1); more wait queued */
     int max_connections;          /* default 1024; over it new ones get 503 and close */
     size_t max_header_bytes;      /* default 16384 */
     size_t max_body_bytes;        /* default 1 MiB; on_headers may raise per request */

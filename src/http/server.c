@@ -1094,7 +1094,8 @@ int http_server_create(const http_server_config_t *cfg, http_server_t **out)
     char *errbuf = cfg->error_size ? cfg->error : NULL;
     if (errbuf) errbuf[0] = '\0';
     if (s->cfg.workers <= 0) s->cfg.workers = 8;
-    if (s->cfg.waiting_max <= 0) s->cfg.waiting_max = s->cfg.workers - s->cfg.workers / 4;
+    if (s->cfg.waiting_max <= 0) /* a quarter of the workers (at least one) kept for the rest */
+        s->cfg.waiting_max = EG_MAX(1, s->cfg.workers - EG_MAX(1, s->cfg.workers / 4));
     if (s->cfg.waiting_max > s->cfg.workers) s->cfg.waiting_max = s->cfg.workers;
     if (s->cfg.max_connections <= 0) s->cfg.max_connections = 1024;
     if (s->cfg.max_header_bytes == 0) s->cfg.max_header_bytes = 16384;
