@@ -7,6 +7,26 @@
 #include "catalog/catalog.h"
 #include "store/idmap.h"
 
+/* Keys of two and three big-endian u64s. */
+static inline store_key_t catalog_key3(uint64_t a, uint64_t b, uint64_t c)
+{
+    store_key_t k;
+    skey_init(&k);
+    skey_u64(&k, a);
+    skey_u64(&k, b);
+    skey_u64(&k, c);
+    return k;
+}
+
+static inline store_key_t catalog_key2(uint64_t a, uint64_t b)
+{
+    store_key_t k;
+    skey_init(&k);
+    skey_u64(&k, a);
+    skey_u64(&k, b);
+    return k;
+}
+
 /* Parses the JSON text in b into a DOM. */
 int catalog_to_dom(const buf_t *b, json_t **out);
 /* UUID of kind in workspace ws, else ENGRAM_ENOTFOUND. */
@@ -21,5 +41,17 @@ int catalog_coll_add_counts(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t col
  * chunks also leave the BM25 index (tok required then). */
 int catalog_doc_delete_txn(MDB_txn *txn, store_t *st, tokenizer_t *tok, uint64_t ws,
                            uint64_t coll, uint64_t doc, int unindex);
+
+/* Rewrites a document record with fields replaced: fn writes the
+ * replacement members, skip names them; out (optional) gets the record. */
+typedef void (*catalog_doc_edit_fn)(jw_t *w, void *ud);
+int catalog_doc_rewrite(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll, uint64_t doc,
+                        const char *const *skip, catalog_doc_edit_fn fn, void *ud, buf_t *out);
+/* Stores chunk (document index index of doc) and its DB_DOC_CHUNKS entry. */
+int catalog_chunk_put(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll, uint64_t doc,
+                      uint64_t chunk, uint32_t index, const chunk_in_t *c);
+/* Takes chunk out of the BM25, vector and graph indexes (text is scratch). */
+int catalog_chunk_unindex(MDB_txn *txn, store_t *st, tokenizer_t *tok, uint64_t ws, uint64_t coll,
+                          uint64_t chunk, buf_t *text);
 
 #endif
