@@ -522,40 +522,44 @@ int bm25_add(MDB_txn *txn, store_t *st, tokenizer_t *tok, uint64_t ws, uint64_t 
     return rc;
 }
 
-int bm25_remove(MDB_txn *txn, store_t *st, tokenizer_t *tok, uint64_t ws, uint64_t coll,
-                uint64_t chunk_id, const char *text, size_t len)
+/* Removes the chunks of posts[0..n) (one term, increasing chunks) from the
+ * term's blocks: each block holding some of them is rewritten (or deleted
+ * when emptied) once. *removed gets how many postings went. */
+static int term_remove(MDB_txn *txn, store_t *st, MDB_cursor *cur, uint64_t ws, uint64_t coll,
+                       const bm25_chunk_t *chunks, const post_in_t *posts, size_t n, block_t *b,
+                       uint64_t *removed)
 {
-    if (!txn || !st || !tok || (!text && len)) return ENGRAM_EINVAL;
-    bm25_terms_t tl;
-    MDB_cursor *cur = NULL;
-    block_t *b = NULL;
+    const char *term = posts[0].term;
+    size_t tlen = posts[0].len;
     unsigned char enc[BLOCK_MAX_BYTES];
-    int rc = bm25_terms_build(&tl, tok, text, len);
-    if (rc) goto fail;
-    b = eg_malloc(sizeof *b);
-    if (!b) { rc = ENGRAM_ENOMEM; goto fail; }
     MDB_dbi pdb = store_dbi(st, DB_BM25_POSTINGS);
-    if ((rc = store_status(mdb_cursor_open(txn, pdb, &cur)))) goto fail;
-    for (size_t i = 0; i < tl.n; i++) {
-        const char *term = tl.text.data + tl.v[i].off;
-        size_t tlen = tl.v[i].len;
-        key_t_ tk, pk;
-        uint64_t df, first = 0;
-        int found;
+    *removed = 0;
+    for (size_t k = 0; k < n;) {
+        uint64_t id = chunks[posts[k].chunk].chunk_id, first = 0;
+        int found, rc;
         MDB_val val;
-        key_term(&tk, ws, coll, term, tlen);
-        if ((rc = term_df_get(txn, st, &tk, &df, &found))) goto fail;
-        if (!found) continue;
-        if ((rc = postings_find(cur, ws, coll, term, tlen, chunk_id, &found, &first, &val))) goto fail;
-        if (!found) continue;
-        if ((rc = block_decode(val.mv_data, val.mv_size, first, DOC_END, b))) goto fail;
-        uint32_t j = 0;
-        while (j < b->n && b->ids[j] < chunk_id) j++;
-        if (j == b->n || b->ids[j] != chunk_id) continue;
-        memmove(b->ids + j, b->ids + j + 1, (b->n - j - 1) * sizeof b->ids[0]);
-        memmove(b->tfs + j, b->tfs + j + 1, (b->n - j - 1) * sizeof b->tfs[0]);
-        memmove(b->lens + j, b->lens + j + 1, (b->n - j - 1) * sizeof b->lens[0]);
-        b->n--;
+        if ((rc = postings_find(cur, ws, coll, term, tlen, id, &found, &first, &val))) return rc;
+        if (!found) { k++; continue; }
+        if ((rc = block_decode(val.mv_data, val.mv_size, first, DOC_END, b))) return rc;
+        uint64_t last = b->ids[b->n - 1];
+        if (id > last) { k++; continue; } /* between this block and the next: not indexed */
+        uint32_t w = 0, gone = 0;
+        for (uint32_t j = 0; j < b->n; j++) {
+            while (k < n && chunks[posts[k].chunk].chunk_id < b->ids[j]) k++;
+            if (k < n && chunks[posts[k].chunk].chunk_id == b->ids[j]) {
+                gone++;
+                k++;
+                continue;
+            }
+            b->ids[w] = b->ids[j];
+            b->tfs[w] = b->tfs[j];
+            b->lens[w] = b->lens[j];
+            w++;
+        }
+        while (k < n && chunks[posts[k].chunk].chunk_id <= last) k++;
+        if (!gone) continue;
+        b->n = w;
+        key_t_ pk;
         key_post(&pk, ws, coll, term, tlen, 0, first);
         MDB_val kv = kval(&pk);
         if (b->n == 0) {
@@ -564,26 +568,91 @@ int bm25_remove(MDB_txn *txn, store_t *st, tokenizer_t *tok, uint64_t ws, uint64
             MDB_val v = {block_encode(b, first, enc), enc};
             rc = mdb_put(txn, pdb, &kv, &v, 0);
         }
-        if ((rc = store_status(rc))) goto fail;
-        if ((rc = term_df_put(txn, st, &tk, df - 1))) goto fail;
+        if ((rc = store_status(rc))) return rc;
+        *removed += gone;
     }
-    uint32_t dlen;
-    int had;
+    return 0;
+}
+
+int bm25_remove_batch(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll,
+                      const bm25_chunk_t *chunks, size_t n)
+{
+    if (!txn || !st || (!chunks && n) || n > UINT32_MAX) return ENGRAM_EINVAL;
+    if (n == 0) return 0;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!chunks[i].terms || (i > 0 && chunks[i].chunk_id <= chunks[i - 1].chunk_id))
+            return ENGRAM_EINVAL;
+        total += chunks[i].terms->n;
+    }
+    post_in_t *posts = eg_malloc(EG_MAX(total, 1) * sizeof *posts);
+    block_t *b = eg_malloc(sizeof *b);
+    MDB_cursor *cur = NULL;
+    int rc = posts && b ? 0 : ENGRAM_ENOMEM;
+    if (rc) goto out;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const bm25_terms_t *t = chunks[i].terms;
+        for (size_t j = 0; j < t->n; j++)
+            posts[k++] = (post_in_t){t->text.data + t->v[j].off, t->v[j].len, t->v[j].tf, (uint32_t)i};
+    }
+    if (n > 1) qsort(posts, total, sizeof *posts, post_cmp);
+    if ((rc = store_status(mdb_cursor_open(txn, store_dbi(st, DB_BM25_POSTINGS), &cur)))) goto out;
+    for (size_t i = 0; i < total;) {
+        size_t j = i + 1;
+        while (j < total && posts[j].len == posts[i].len &&
+               memcmp(posts[j].term, posts[i].term, posts[i].len) == 0)
+            j++;
+        key_t_ tk;
+        uint64_t df, removed;
+        int found;
+        key_term(&tk, ws, coll, posts[i].term, posts[i].len);
+        if ((rc = term_df_get(txn, st, &tk, &df, &found))) goto out;
+        if (found) {
+            if ((rc = term_remove(txn, st, cur, ws, coll, chunks, posts + i, j - i, b, &removed)))
+                goto out;
+            if (removed && (rc = term_df_put(txn, st, &tk, df > removed ? df - removed : 0)))
+                goto out;
+        }
+        i = j;
+    }
     MDB_dbi dl = store_dbi(st, DB_BM25_DOCLEN);
-    if ((rc = doclen_get(txn, dl, ws, coll, chunk_id, &dlen, &had))) goto fail;
-    if (had) {
-        key_t_ k;
-        key_chunk(&k, ws, coll, chunk_id);
-        MDB_val kv = kval(&k);
-        if ((rc = store_status(mdb_del(txn, dl, &kv, NULL)))) goto fail;
-        uint64_t n, total;
-        if ((rc = bm25_stats(txn, st, ws, coll, &n, &total))) goto fail;
-        if (n == 0 || total < dlen) { rc = ENGRAM_ECORRUPT; goto fail; }
-        rc = stats_put(txn, st, ws, coll, n - 1, total - dlen);
+    uint64_t gone = 0, gone_len = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t dlen;
+        int had;
+        if ((rc = doclen_get(txn, dl, ws, coll, chunks[i].chunk_id, &dlen, &had))) goto out;
+        if (!had) continue;
+        key_t_ kc;
+        key_chunk(&kc, ws, coll, chunks[i].chunk_id);
+        MDB_val kv = kval(&kc);
+        if ((rc = store_status(mdb_del(txn, dl, &kv, NULL)))) goto out;
+        gone++;
+        gone_len += dlen;
     }
-fail:
+    if (gone) {
+        uint64_t nc, len;
+        if ((rc = bm25_stats(txn, st, ws, coll, &nc, &len))) goto out;
+        if (nc < gone || len < gone_len) { rc = ENGRAM_ECORRUPT; goto out; }
+        rc = stats_put(txn, st, ws, coll, nc - gone, len - gone_len);
+    }
+out:
     if (cur) mdb_cursor_close(cur);
     eg_free(b);
+    eg_free(posts);
+    return rc;
+}
+
+int bm25_remove(MDB_txn *txn, store_t *st, tokenizer_t *tok, uint64_t ws, uint64_t coll,
+                uint64_t chunk_id, const char *text, size_t len)
+{
+    if (!txn || !st || !tok || (!text && len)) return ENGRAM_EINVAL;
+    bm25_terms_t tl;
+    int rc = bm25_terms_build(&tl, tok, text, len);
+    if (!rc) {
+        bm25_chunk_t c = {chunk_id, &tl};
+        rc = bm25_remove_batch(txn, st, ws, coll, &c, 1);
+    }
     bm25_terms_free(&tl);
     return rc;
 }

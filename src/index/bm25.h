@@ -85,6 +85,12 @@ int bm25_add_batch(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll, const 
  * text without tokens still counts as a chunk of length 0. */
 int bm25_add(MDB_txn *txn, store_t *st, tokenizer_t *tok, uint64_t ws, uint64_t coll,
              uint64_t chunk_id, const char *text, size_t len);
+/* Removes chunks[0..n) of (ws, coll), ids strictly increasing, each with
+ * the terms it was indexed with - the same result as bm25_remove on each,
+ * but every postings block holding some of them is rewritten once, and each
+ * term's df and the totals written once. Missing postings are not an error. */
+int bm25_remove_batch(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll,
+                      const bm25_chunk_t *chunks, size_t n);
 /* Removes chunk chunk_id, whose text was text (re-tokenised to find its
  * terms). Missing postings are not an error. */
 int bm25_remove(MDB_txn *txn, store_t *st, tokenizer_t *tok, uint64_t ws, uint64_t coll,

@@ -586,6 +586,7 @@ typedef struct batch_op {
     size_t n;
     const uint64_t *ids;
     char **texts;
+    int remove;
 } batch_op_t;
 
 static int batch_cb(MDB_txn *txn, void *arg)
@@ -598,7 +599,8 @@ static int batch_cb(MDB_txn *txn, void *arg)
         rc = bm25_terms_build(&terms[i], o->tok, o->texts[i], strlen(o->texts[i]));
         chunks[i] = (bm25_chunk_t){o->ids[i], &terms[i]};
     }
-    if (!rc) rc = bm25_add_batch(txn, o->st, 1, o->coll, chunks, o->n);
+    if (!rc) rc = o->remove ? bm25_remove_batch(txn, o->st, 1, o->coll, chunks, o->n)
+                            : bm25_add_batch(txn, o->st, 1, o->coll, chunks, o->n);
     for (size_t i = 0; terms && i < o->n; i++) bm25_terms_free(&terms[i]);
     free(terms);
     free(chunks);
@@ -636,7 +638,33 @@ static char *dump_db(store_t *st, store_db_t db, uint64_t coll)
     return out;
 }
 
-TEST(batch_add_stores_the_same_bytes_as_one_by_one)
+/* 0 when collections 1 and 2 hold the same BM25 records, byte for byte,
+ * and collection 2 verifies. */
+static int same_records(store_t *st)
+{
+    static const store_db_t dbs[] = {DB_BM25_TERMS, DB_BM25_POSTINGS, DB_BM25_DOCLEN, DB_BM25_STATS};
+    int bad = 0;
+    for (size_t i = 0; i < 4; i++) {
+        char *a = dump_db(st, dbs[i], 1), *b = dump_db(st, dbs[i], 2);
+        if (!a || !b || !a[0] || strcmp(a, b) != 0) {
+            fprintf(stderr, "  table %zu differs\n", i);
+            bad = 1;
+        }
+        free(a);
+        free(b);
+    }
+    char msg[200];
+    MDB_txn *txn;
+    if (store_read_begin(st, &txn)) return 1;
+    if (bm25_verify(txn, st, 1, 2, msg, sizeof msg)) {
+        fprintf(stderr, "  verify: %s\n", msg);
+        bad = 1;
+    }
+    store_read_end(st, txn);
+    return bad;
+}
+
+TEST(batch_add_and_remove_store_the_same_bytes_as_one_by_one)
 {
     /* Collection 1 gets each chunk with bm25_add, collection 2 the same
      * chunks in batches of random sizes (up to 300, so terms cross several
@@ -669,37 +697,52 @@ TEST(batch_add_stores_the_same_bytes_as_one_by_one)
     for (size_t d = 0; d < ND;) {
         size_t n = 1 + rnd() % 300;
         if (n > ND - d) n = ND - d;
-        batch_op_t o = {st, tok, 2, n, ids + d, texts + d};
+        batch_op_t o = {st, tok, 2, n, ids + d, texts + d, 0};
         REQUIRE(store_write(st, batch_cb, &o) == 0);
         d += n;
     }
-    static const store_db_t dbs[] = {DB_BM25_TERMS, DB_BM25_POSTINGS, DB_BM25_DOCLEN, DB_BM25_STATS};
-    for (size_t i = 0; i < 4; i++) {
-        char *a = dump_db(st, dbs[i], 1), *b = dump_db(st, dbs[i], 2);
-        REQUIRE(a && b);
-        CHECK(a[0] != 0);
-        CHECK(strcmp(a, b) == 0);
-        free(a);
-        free(b);
+    CHECK_EQ_INT(same_records(st), 0);
+
+    /* Removal: a third at random plus one run of 400 consecutive chunks
+     * (a large document: whole blocks empty), one by one in collection 1,
+     * in batches of random sizes in collection 2. */
+    uint64_t *rid = calloc(ND, sizeof *rid);
+    char **rtx = calloc(ND, sizeof *rtx);
+    size_t nr = 0;
+    for (int d = 0; d < ND; d++) {
+        if (d < ND - 1 && ((d >= 500 && d < 900) || rnd() % 3 == 0)) {
+            rid[nr] = ids[d];
+            rtx[nr++] = texts[d];
+        }
     }
-    char msg[200];
-    MDB_txn *txn;
-    REQUIRE(store_read_begin(st, &txn) == 0);
-    CHECK_EQ_INT(bm25_verify(txn, st, 1, 2, msg, sizeof msg), 0);
-    store_read_end(st, txn);
+    REQUIRE(write_docs(st, tok, 1, 1, nr, rid, rtx, 1) == 0);
+    for (size_t d = 0; d < nr;) {
+        size_t n = 1 + rnd() % 300;
+        if (n > nr - d) n = nr - d;
+        batch_op_t o = {st, tok, 2, n, rid + d, rtx + d, 1};
+        REQUIRE(store_write(st, batch_cb, &o) == 0);
+        d += n;
+    }
+    CHECK_EQ_INT(same_records(st), 0);
+    /* Removing them again changes nothing. */
+    batch_op_t again_rm = {st, tok, 2, EG_MIN(nr, 200), rid, rtx, 1};
+    REQUIRE(store_write(st, batch_cb, &again_rm) == 0);
+    CHECK_EQ_INT(same_records(st), 0);
+    free(rid);
+    free(rtx);
 
     /* Refusals leave nothing behind: ids not increasing, a chunk already
      * indexed, an id not above the collection's last. */
     char *before = dump_db(st, DB_BM25_POSTINGS, 2);
     uint64_t down[2] = {id + 10, id + 5}, again[2] = {id + 20, ids[ND - 1]}, low[1] = {ids[0] - 1};
     char *t2[2] = {"protein cells", "gene"};
-    batch_op_t bad1 = {st, tok, 2, 2, down, t2}, bad2 = {st, tok, 2, 2, again, t2},
-               bad3 = {st, tok, 2, 1, low, t2};
+    batch_op_t bad1 = {st, tok, 2, 2, down, t2, 0}, bad2 = {st, tok, 2, 2, again, t2, 0},
+               bad3 = {st, tok, 2, 1, low, t2, 0};
     CHECK_EQ_INT(store_write(st, batch_cb, &bad1), ENGRAM_EINVAL);
     CHECK_EQ_INT(store_write(st, batch_cb, &bad2), ENGRAM_EINVAL);
     CHECK_EQ_INT(store_write(st, batch_cb, &bad3), ENGRAM_EINVAL);
     uint64_t dup[1] = {ids[ND - 1]};
-    batch_op_t bad4 = {st, tok, 2, 1, dup, t2};
+    batch_op_t bad4 = {st, tok, 2, 1, dup, t2, 0};
     CHECK_EQ_INT(store_write(st, batch_cb, &bad4), ENGRAM_EEXIST);
     char *after = dump_db(st, DB_BM25_POSTINGS, 2);
     CHECK(before && after && strcmp(before, after) == 0);
