@@ -50,8 +50,21 @@ int catalog_doc_rewrite(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll, u
 /* Stores chunk (document index index of doc) and its DB_DOC_CHUNKS entry. */
 int catalog_chunk_put(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll, uint64_t doc,
                       uint64_t chunk, uint32_t index, const chunk_in_t *c);
-/* Takes chunk out of the BM25, vector and graph indexes (text is scratch). */
-int catalog_chunk_unindex(MDB_txn *txn, store_t *st, tokenizer_t *tok, uint64_t ws, uint64_t coll,
-                          uint64_t chunk, buf_t *text);
+/* Taking chunks of (ws, coll) out of the indexes: catalog_chunk_unindex
+ * removes a chunk's vector and graph entries at once and gathers its BM25
+ * terms (their postings go in batches); catalog_unindex_finish removes the
+ * postings of those still gathered and frees u; catalog_unindex_free only
+ * frees (a failed transaction). */
+typedef struct catalog_unindex {
+    tokenizer_t *tok;
+    uint64_t ws, coll;
+    buf_t text;             /* scratch */
+    struct bm25_terms *terms;
+    uint64_t *ids;
+    size_t n;
+} catalog_unindex_t;
+int catalog_chunk_unindex(MDB_txn *txn, store_t *st, catalog_unindex_t *u, uint64_t chunk);
+int catalog_unindex_finish(MDB_txn *txn, store_t *st, catalog_unindex_t *u);
+void catalog_unindex_free(catalog_unindex_t *u);
 
 #endif

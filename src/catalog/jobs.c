@@ -166,7 +166,7 @@ static int rollback_cb(MDB_txn *txn, void *arg)
     json_free(rec);
     if (completed || n < 0 || n > UINT32_MAX) return ENGRAM_EINVAL;
     uint32_t have = (uint32_t)n, stop = have > a->max ? have - (uint32_t)a->max : 0;
-    buf_t text = BUF_INIT;
+    catalog_unindex_t un = {.tok = a->tok, .ws = j->ws, .coll = j->coll};
     for (uint32_t i = have; i > stop && !rc; i--) {
         store_key_t dk;
         skey_init(&dk);
@@ -178,14 +178,15 @@ static int rollback_cb(MDB_txn *txn, void *arg)
         if (rc) { rc = store_status(rc); break; }
         if (v.mv_size != 8) { rc = ENGRAM_ECORRUPT; break; }
         uint64_t chunk = be64_get(v.mv_data);
-        if ((rc = catalog_chunk_unindex(txn, a->st, a->tok, j->ws, j->coll, chunk, &text))) break;
+        if ((rc = catalog_chunk_unindex(txn, a->st, &un, chunk))) break;
         store_key_t ck = catalog_key3(j->ws, j->coll, chunk);
         MDB_val ckv = skey_val(&ck);
         int r = mdb_del(txn, store_dbi(a->st, DB_CHUNKS), &ckv, NULL);
         if (r && r != MDB_NOTFOUND) { rc = store_status(r); break; }
         rc = store_status(mdb_del(txn, store_dbi(a->st, DB_DOC_CHUNKS), &dkv, NULL));
     }
-    buf_free(&text);
+    if (!rc) rc = catalog_unindex_finish(txn, a->st, &un);
+    catalog_unindex_free(&un);
     if (rc) return rc;
     a->left = stop;
     static const char *const skip[] = {"chunk_count", "updated_at", NULL};

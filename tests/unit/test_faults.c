@@ -645,3 +645,60 @@ TEST(batch_shared_pass_failure_falls_back_to_each_alone)
     CHECK_EQ_INT(catalog_doc_fail(f.st, &bd[1].job, "test"), 0);
     CHECK_EQ_INT(fx_close_verify(&f), 0);
 }
+
+/* Deleting a document of more chunks than one unindex batch (1,024): its
+ * postings go in several batches and every one of them is gone; another
+ * document's postings of the same terms stay. Likewise a rollback. */
+TEST(delete_and_rollback_beyond_one_unindex_batch)
+{
+    fx_t f;
+    REQUIRE(fx_init(&f, NULL) == 0);
+    enum { BIG = 2500 };
+    static const char *const vocab[] = {"copper", "tin", "zinc", "lead", "iron", "nickel"};
+    char (*texts)[64] = calloc(BIG, sizeof *texts);
+    chunk_in_t *chunks = calloc(BIG, sizeof *chunks);
+    REQUIRE(texts && chunks);
+    for (int i = 0; i < BIG; i++) {
+        snprintf(texts[i], sizeof texts[i], "copper %s %s alloy%d", vocab[i % 6], vocab[(i / 6) % 6], i % 50);
+        chunks[i] = (chunk_in_t){.text = texts[i], .len = strlen(texts[i]), .start = (uint32_t)i * 64,
+                                 .end = (uint32_t)i * 64 + 40, .token_count = 4};
+    }
+    json_t *rec = NULL;
+    int created = 0;
+    uint64_t jid = 0;
+    REQUIRE(upload(&f, "the small one", &rec, &created, &jid) == 0);
+    ingest_job_t small = job_of(rec, jid);
+    json_free(rec);
+    chunk_in_t one = {.text = "copper kettle", .len = 13, .end = 13, .token_count = 2};
+    REQUIRE(catalog_doc_complete(f.st, f.tok, &small, &one, 1, 0, 2) == 0);
+    /* A big document completed, then deleted. */
+    REQUIRE(upload(&f, "the big one", &rec, &created, &jid) == 0);
+    ingest_job_t big = job_of(rec, jid);
+    char big_uuid[40];
+    snprintf(big_uuid, sizeof big_uuid, "%s", json_get_str(rec, "id"));
+    json_free(rec);
+    REQUIRE(catalog_doc_complete(f.st, f.tok, &big, chunks, BIG, 0, 4 * BIG) == 0);
+    CHECK_EQ_INT(search_count(&f, "alloy7"), 50);
+    CHECK_EQ_INT(catalog_doc_delete(f.st, f.tok, WS, big_uuid), 0);
+    CHECK_EQ_INT(search_count(&f, "alloy7"), 0);
+    CHECK_EQ_INT(search_count(&f, "zinc"), 0);
+    CHECK_EQ_INT(search_count(&f, "copper"), 1);
+    /* A big document committed as a part, then rolled back 2,048 at a time. */
+    REQUIRE(upload(&f, "the third one", &rec, &created, &jid) == 0);
+    ingest_job_t third = job_of(rec, jid);
+    json_free(rec);
+    doc_done_t d = {.job = third, .chunks = chunks, .n = BIG, .first = 0, .more = 1};
+    CHECK_EQ_INT(catalog_doc_complete_batch(f.st, f.tok, &d, 1), 0);
+    CHECK_EQ_INT(d.status, 0);
+    CHECK_EQ_INT(search_count(&f, "alloy7"), 50);
+    uint32_t left = 1;
+    int rounds = 0;
+    while (left && rounds++ < 10) CHECK_EQ_INT(catalog_doc_rollback(f.st, f.tok, &third, 2048, &left), 0);
+    CHECK_EQ_INT(rounds, 2);
+    CHECK_EQ_INT(search_count(&f, "alloy7"), 0);
+    CHECK_EQ_INT(search_count(&f, "copper"), 1);
+    CHECK_EQ_INT(catalog_doc_fail(f.st, &third, "test"), 0);
+    free(texts);
+    free(chunks);
+    CHECK_EQ_INT(fx_close_verify(&f), 0);
+}
