@@ -51,8 +51,8 @@ int catalog_doc_rewrite(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll, u
 int catalog_chunk_put(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll, uint64_t doc,
                       uint64_t chunk, uint32_t index, const chunk_in_t *c);
 /* Taking chunks of (ws, coll) out of the indexes: catalog_chunk_unindex
- * removes a chunk's vector and graph entries at once and gathers its BM25
- * terms (their postings go in batches); catalog_unindex_finish removes the
+ * removes a chunk's graph entries at once and gathers it with its BM25
+ * terms (postings and vectors go in batches); catalog_unindex_finish removes the
  * postings of those still gathered and frees u; catalog_unindex_free only
  * frees (a failed transaction). */
 typedef struct catalog_unindex {

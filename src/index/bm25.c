@@ -380,17 +380,29 @@ void bm25_terms_free(bm25_terms_t *tl)
 
 /* One posting to add: a term of chunks[chunk] (bm25_add_batch). */
 typedef struct post_in {
+    uint64_t pre;        /* the term's first 8 bytes, big-endian, zero-padded */
     const char *term;
     uint32_t len;
     uint32_t tf;
     uint32_t chunk;
 } post_in_t;
 
-/* By term, then by chunk (so by increasing chunk id within a term). */
+static post_in_t post_make(const char *term, uint32_t len, uint32_t tf, uint32_t chunk)
+{
+    post_in_t p = {0, term, len, tf, chunk};
+    for (uint32_t i = 0; i < 8; i++) p.pre = p.pre << 8 | (i < len ? (unsigned char)term[i] : 0);
+    return p;
+}
+
+/* By term, then by chunk (so by increasing chunk id within a term). The
+ * prefix decides most comparisons; terms never hold 0x00, so the zero
+ * padding orders a shorter term first as memcmp-then-length does. */
 static int post_cmp(const void *a, const void *b)
 {
     const post_in_t *x = a, *y = b;
-    int c = memcmp(x->term, y->term, EG_MIN(x->len, y->len));
+    if (x->pre != y->pre) return x->pre < y->pre ? -1 : 1;
+    uint32_t m = EG_MIN(x->len, y->len);
+    int c = m > 8 ? memcmp(x->term + 8, y->term + 8, m - 8) : 0;
     if (c) return c;
     if (x->len != y->len) return x->len < y->len ? -1 : 1;
     return x->chunk < y->chunk ? -1 : x->chunk > y->chunk;
@@ -478,7 +490,7 @@ int bm25_add_batch(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll, const 
     for (size_t i = 0; i < n; i++) {
         const bm25_terms_t *t = chunks[i].terms;
         for (size_t j = 0; j < t->n; j++)
-            posts[k++] = (post_in_t){t->text.data + t->v[j].off, t->v[j].len, t->v[j].tf, (uint32_t)i};
+            posts[k++] = post_make(t->text.data + t->v[j].off, t->v[j].len, t->v[j].tf, (uint32_t)i);
     }
     if (n > 1) qsort(posts, total, sizeof *posts, post_cmp);
     if ((rc = store_status(mdb_cursor_open(txn, store_dbi(st, DB_BM25_POSTINGS), &cur)))) goto out;
@@ -594,7 +606,7 @@ int bm25_remove_batch(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll,
     for (size_t i = 0; i < n; i++) {
         const bm25_terms_t *t = chunks[i].terms;
         for (size_t j = 0; j < t->n; j++)
-            posts[k++] = (post_in_t){t->text.data + t->v[j].off, t->v[j].len, t->v[j].tf, (uint32_t)i};
+            posts[k++] = post_make(t->text.data + t->v[j].off, t->v[j].len, t->v[j].tf, (uint32_t)i);
     }
     if (n > 1) qsort(posts, total, sizeof *posts, post_cmp);
     if ((rc = store_status(mdb_cursor_open(txn, store_dbi(st, DB_BM25_POSTINGS), &cur)))) goto out;

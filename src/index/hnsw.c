@@ -482,70 +482,109 @@ int hnsw_insert(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll, uint64_t 
     return rc ? rc : hnsw_insert_batch(txn, st, ws, coll, &id, vec, 1, p.dim);
 }
 
-int hnsw_delete(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll, uint64_t id)
+/* Marks id's node deleted and drops it from the id map; its slot into
+ * *slot. ENGRAM_ENOTFOUND when id is not indexed (or already deleted). */
+static int mark_deleted(hnsw_view_t *v, uint64_t id, uint32_t *slot)
 {
-    if (!txn || !st) return ENGRAM_EINVAL;
-    hnsw_view_t v;
-    int rc = hv_open(&v, txn, st, ws, coll, 1);
-    if (rc != 0) return rc;
-    hnsw_meta_t *m = &v.m;
-    uint32_t slot, xl[2 * HNSW_MAX_M];
     unsigned char *r0;
-    if ((rc = hv_id_get(&v, id, &slot)) != 0) goto fail;
-    if ((rc = wrec(&v, 0, slot, 0, &r0)) != 0) goto fail;
-    if (rec0_flags(r0) != HNSW_F_USED || rec0_id(r0) != id || rec0_level(r0) > m->max_level ||
-        m->n_live == 0) {
-        rc = ENGRAM_ECORRUPT;
-        goto fail;
-    }
+    int rc = hv_id_get(v, id, slot);
+    if (rc != 0) return rc;
+    if ((rc = wrec(v, 0, *slot, 0, &r0)) != 0) return rc;
+    if (rec0_flags(r0) != HNSW_F_USED || rec0_id(r0) != id || rec0_level(r0) > v->m.max_level ||
+        v->m.n_live == 0)
+        return ENGRAM_ECORRUPT;
     r0[9] |= HNSW_F_DELETED;
-    m->n_live--;
-    if ((rc = hv_id_set(&v, id, HNSW_NONE)) != 0) goto fail;
-    int lvl = (int)rec0_level(r0);
-    uint32_t new_entry = HNSW_NONE;
-    for (int l = lvl; l >= 0; l--) {
-        unsigned char *r = hv_rec(&v, l, slot, &rc);
-        if (!r) goto fail;
+    v->m.n_live--;
+    return hv_id_set(v, id, HNSW_NONE);
+}
+
+/* After slot's node was marked deleted: every live neighbour that links to
+ * it re-selects its list at that level from its other links and the deleted
+ * node's live ones; the entry point moves off it to a live neighbour. */
+static int repair_around(hnsw_view_t *v, uint32_t slot)
+{
+    hnsw_meta_t *m = &v->m;
+    uint32_t xl[2 * HNSW_MAX_M], new_entry = HNSW_NONE;
+    int rc;
+    unsigned char *r0 = hv_rec(v, 0, slot, &rc);
+    if (!r0) return rc;
+    for (int l = (int)rec0_level(r0); l >= 0; l--) {
+        unsigned char *r = hv_rec(v, l, slot, &rc);
+        if (!r) return rc;
         uint32_t cnt;
         const uint32_t *links = rec_links(r, l, &cnt);
-        if (cnt > (l == 0 ? 2 * m->M : m->M)) { rc = ENGRAM_ECORRUPT; goto fail; }
+        if (cnt > (l == 0 ? 2 * m->M : m->M)) return ENGRAM_ECORRUPT;
         memcpy(xl, links, cnt * sizeof *xl);
         for (uint32_t i = 0; i < cnt; i++) {
             uint32_t n = xl[i];
-            if (n >= m->n_slots) { rc = ENGRAM_ECORRUPT; goto fail; }
-            unsigned char *nr0 = hv_rec(&v, 0, n, &rc);
-            if (!nr0) goto fail;
-            if ((int)rec0_level(nr0) < l) { rc = ENGRAM_ECORRUPT; goto fail; }
+            if (n >= m->n_slots) return ENGRAM_ECORRUPT;
+            unsigned char *nr0 = hv_rec(v, 0, n, &rc);
+            if (!nr0) return rc;
+            if ((int)rec0_level(nr0) < l) return ENGRAM_ECORRUPT;
             if (rec0_flags(nr0) & HNSW_F_DELETED) continue;
             if (new_entry == HNSW_NONE) new_entry = n;
-            unsigned char *nr = hv_rec(&v, l, n, &rc);
-            if (!nr) goto fail;
+            unsigned char *nr = hv_rec(v, l, n, &rc);
+            if (!nr) return rc;
             uint32_t ncnt, has = 0;
             const uint32_t *nl = rec_links(nr, l, &ncnt);
-            if (ncnt > (l == 0 ? 2 * m->M : m->M)) { rc = ENGRAM_ECORRUPT; goto fail; }
+            if (ncnt > (l == 0 ? 2 * m->M : m->M)) return ENGRAM_ECORRUPT;
             for (uint32_t j = 0; j < ncnt && !has; j++) has = nl[j] == slot;
             if (!has) continue;
             /* Candidates: n's other links and the deleted node's live ones. */
             uint32_t extra[2 * HNSW_MAX_M];
             size_t ne = 0;
             for (uint32_t j = 0; j < cnt; j++) {
-                unsigned char *er = hv_rec(&v, 0, xl[j], &rc);
-                if (!er) goto fail;
+                unsigned char *er = hv_rec(v, 0, xl[j], &rc);
+                if (!er) return rc;
                 if (!(rec0_flags(er) & HNSW_F_DELETED)) extra[ne++] = xl[j];
             }
-            if ((rc = reselect(&v, n, l, slot, extra, ne)) != 0) goto fail;
+            if ((rc = reselect(v, n, l, slot, extra, ne)) != 0) return rc;
         }
     }
     if (m->entry == slot && new_entry != HNSW_NONE) {
-        unsigned char *er = hv_rec(&v, 0, new_entry, &rc);
-        if (!er) goto fail;
+        unsigned char *er = hv_rec(v, 0, new_entry, &rc);
+        if (!er) return rc;
         m->entry = new_entry;
         m->max_level = rec0_level(er);
     }
-    rc = hv_flush(&v);
+    return 0;
+}
+
+int hnsw_delete_batch(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll, const uint64_t *ids,
+                      size_t n, size_t *deleted)
+{
+    if (deleted) *deleted = 0;
+    if (!txn || !st || (!ids && n)) return ENGRAM_EINVAL;
+    if (n == 0) return 0;
+    hnsw_view_t v;
+    int rc = hv_open(&v, txn, st, ws, coll, 1);
+    if (rc != 0) return rc;
+    uint32_t one, *slots = n == 1 ? &one : eg_malloc(n * sizeof *slots);
+    size_t k = 0;
+    if (!slots) { rc = ENGRAM_ENOMEM; goto fail; }
+    /* All marked first: a node of the batch is never repaired only to be
+     * deleted next, nor offered as a replacement neighbour. */
+    for (size_t i = 0; i < n; i++) {
+        rc = mark_deleted(&v, ids[i], &slots[k]);
+        if (rc == ENGRAM_ENOTFOUND) continue;
+        if (rc != 0) goto fail;
+        k++;
+    }
+    rc = 0;
+    for (size_t i = 0; i < k && !rc; i++) rc = repair_around(&v, slots[i]);
+    if (!rc) rc = hv_flush(&v);
+    if (!rc && deleted) *deleted = k;
 fail:
+    if (slots != &one) eg_free(slots);
     hv_close(&v);
     return rc;
+}
+
+int hnsw_delete(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll, uint64_t id)
+{
+    size_t deleted = 0;
+    int rc = hnsw_delete_batch(txn, st, ws, coll, &id, 1, &deleted);
+    return rc == 0 && deleted == 0 ? ENGRAM_ENOTFOUND : rc;
 }
 
 /* ---- search ---- */

@@ -102,6 +102,12 @@ int hnsw_insert_batch(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll,
  * as a routing tombstone; the id may be inserted again later, as a new
  * node). ENGRAM_ENOTFOUND when id is not indexed or already deleted. */
 int hnsw_delete(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll, uint64_t id);
+/* Deletes ids[0..n) in one pass: all are marked first, then the live
+ * neighbours of each are repaired, and the blocks written once. Ids not
+ * indexed are skipped; *deleted (optional) counts the others. All or
+ * nothing on error, like hnsw_insert_batch. ENGRAM_ENOTFOUND: no index. */
+int hnsw_delete_batch(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll, const uint64_t *ids,
+                      size_t n, size_t *deleted);
 
 /* Filter: return nonzero to keep id. Called from the searching thread. */
 typedef int (*hnsw_filter_fn)(uint64_t id, void *ud);
