@@ -408,6 +408,32 @@ static int post_cmp(const void *a, const void *b)
     return x->chunk < y->chunk ? -1 : x->chunk > y->chunk;
 }
 
+/* The postings of chunks[0..n) (total in all), sorted by term then chunk;
+ * NULL when out of memory. */
+static post_in_t *posts_gather(const bm25_chunk_t *chunks, size_t n, size_t total)
+{
+    post_in_t *posts = eg_malloc(EG_MAX(total, 1) * sizeof *posts);
+    if (!posts) return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const bm25_terms_t *t = chunks[i].terms;
+        for (size_t j = 0; j < t->n; j++)
+            posts[k++] = post_make(t->text.data + t->v[j].off, t->v[j].len, t->v[j].tf, (uint32_t)i);
+    }
+    if (n > 1) qsort(posts, total, sizeof *posts, post_cmp);
+    return posts;
+}
+
+/* The end of the run of postings of posts[i]'s term. */
+static size_t term_run_end(const post_in_t *posts, size_t i, size_t total)
+{
+    size_t j = i + 1;
+    while (j < total && posts[j].len == posts[i].len &&
+           memcmp(posts[j].term, posts[i].term, posts[i].len) == 0)
+        j++;
+    return j;
+}
+
 /* Appends the postings posts[0..n) (one term, increasing chunks) to the
  * term's last block, starting new blocks as they fill; each block changed is
  * written once. */
@@ -481,24 +507,14 @@ int bm25_add_batch(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll, const 
         total += chunks[i].terms->n;
         sum_len += chunks[i].terms->ntok;
     }
-    post_in_t *posts = eg_malloc(EG_MAX(total, 1) * sizeof *posts);
+    post_in_t *posts = posts_gather(chunks, n, total);
     block_t *b = eg_malloc(sizeof *b);
     MDB_cursor *cur = NULL;
     int rc = posts && b ? 0 : ENGRAM_ENOMEM;
     if (rc) goto out;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        const bm25_terms_t *t = chunks[i].terms;
-        for (size_t j = 0; j < t->n; j++)
-            posts[k++] = post_make(t->text.data + t->v[j].off, t->v[j].len, t->v[j].tf, (uint32_t)i);
-    }
-    if (n > 1) qsort(posts, total, sizeof *posts, post_cmp);
     if ((rc = store_status(mdb_cursor_open(txn, store_dbi(st, DB_BM25_POSTINGS), &cur)))) goto out;
     for (size_t i = 0; i < total;) {
-        size_t j = i + 1;
-        while (j < total && posts[j].len == posts[i].len &&
-               memcmp(posts[j].term, posts[i].term, posts[i].len) == 0)
-            j++;
+        size_t j = term_run_end(posts, i, total);
         if ((rc = term_append(txn, st, cur, ws, coll, chunks, posts + i, j - i, b))) goto out;
         i = j;
     }
@@ -597,24 +613,14 @@ int bm25_remove_batch(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll,
             return ENGRAM_EINVAL;
         total += chunks[i].terms->n;
     }
-    post_in_t *posts = eg_malloc(EG_MAX(total, 1) * sizeof *posts);
+    post_in_t *posts = posts_gather(chunks, n, total);
     block_t *b = eg_malloc(sizeof *b);
     MDB_cursor *cur = NULL;
     int rc = posts && b ? 0 : ENGRAM_ENOMEM;
     if (rc) goto out;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        const bm25_terms_t *t = chunks[i].terms;
-        for (size_t j = 0; j < t->n; j++)
-            posts[k++] = post_make(t->text.data + t->v[j].off, t->v[j].len, t->v[j].tf, (uint32_t)i);
-    }
-    if (n > 1) qsort(posts, total, sizeof *posts, post_cmp);
     if ((rc = store_status(mdb_cursor_open(txn, store_dbi(st, DB_BM25_POSTINGS), &cur)))) goto out;
     for (size_t i = 0; i < total;) {
-        size_t j = i + 1;
-        while (j < total && posts[j].len == posts[i].len &&
-               memcmp(posts[j].term, posts[i].term, posts[i].len) == 0)
-            j++;
+        size_t j = term_run_end(posts, i, total);
         key_t_ tk;
         uint64_t df, removed;
         int found;
