@@ -16,13 +16,6 @@
 #include "util/timeutil.h"
 
 /* Parses the text in b into a DOM (for handing records to the caller). */
-static int to_dom(const buf_t *b, json_t **out)
-{
-    if (b->err) return b->err;
-    int rc = json_parse(b->data, b->len, out, NULL);
-    return rc == ENGRAM_EINVAL ? ENGRAM_ECORRUPT : rc;
-}
-
 /* Appends records from a cursor range whose keys start with prefix to an
  * array being written; xform may write a different value per record. */
 typedef int (*rec_fn)(MDB_txn *txn, store_t *st, const MDB_val *k, const MDB_val *v, jw_t *w, void *ud);
@@ -61,7 +54,7 @@ static int list_prefix(store_t *st, store_db_t db, const void *prefix, size_t pl
     rc = scan_prefix(txn, st, db, prefix, plen, fn, &w, NULL);
     jw_arr_end(&w);
     store_read_end(st, txn);
-    if (!rc) rc = to_dom(&b, out);
+    if (!rc) rc = record_dom(&b, out);
     buf_free(&b);
     return rc;
 }
@@ -133,7 +126,7 @@ int auth_key_create(store_t *st, const auth_ctx_t *who, const char *name, unsign
     auth_make_key(key);
     a.key = key;
     int rc = store_write(st, keynew_cb, &a);
-    if (!rc) rc = to_dom(&a.rec, out_record);
+    if (!rc) rc = record_dom(&a.rec, out_record);
     buf_free(&a.rec);
     return rc;
 }
@@ -322,7 +315,7 @@ int auth_ws_create(store_t *st, const auth_ctx_t *who, const char *name, json_t 
     *out_record = NULL;
     int rc = store_write(st, wsnew_cb, &a);
     json_t *rec = NULL;
-    if (!rc) rc = to_dom(&a.rec, &rec);
+    if (!rc) rc = record_dom(&a.rec, &rec);
     buf_free(&a.rec);
     if (rc) return rc;
     buf_t b = BUF_INIT;
@@ -330,7 +323,7 @@ int auth_ws_create(store_t *st, const auth_ctx_t *who, const char *name, json_t 
     jw_init(&w, &b);
     write_ws(&w, rec, ROLE_ADMIN);
     json_free(rec);
-    rc = to_dom(&b, out_record);
+    rc = record_dom(&b, out_record);
     buf_free(&b);
     return rc;
 }
@@ -399,7 +392,7 @@ int auth_ws_members(store_t *st, const auth_ctx_t *who, const char *ws_uuid, jso
         jw_arr_end(&w);
     }
     store_read_end(st, txn);
-    if (!rc) rc = to_dom(&b, out_array);
+    if (!rc) rc = record_dom(&b, out_array);
     buf_free(&b);
     return rc;
 }
@@ -502,7 +495,7 @@ int auth_ws_member_add(store_t *st, const auth_ctx_t *who, const char *ws_uuid, 
         jw_t w;
         jw_init(&w, &b);
         write_member(&w, u, role);
-        rc = to_dom(&b, out_record);
+        rc = record_dom(&b, out_record);
         buf_free(&b);
     }
     json_free(u);
@@ -628,7 +621,7 @@ int auth_user_set_disabled(store_t *st, const char *user_uuid, int disabled, jso
     if (rc) return rc;
     struct disable_args a = {.st = st, .uid = e.id, .disabled = disabled};
     rc = store_write(st, disable_cb, &a);
-    if (!rc) rc = to_dom(&a.out, out_record);
+    if (!rc) rc = record_dom(&a.out, out_record);
     buf_free(&a.out);
     return rc;
 }

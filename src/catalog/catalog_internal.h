@@ -27,8 +27,6 @@ static inline store_key_t catalog_key2(uint64_t a, uint64_t b)
     return k;
 }
 
-/* Parses the JSON text in b into a DOM. */
-int catalog_to_dom(const buf_t *b, json_t **out);
 /* UUID of kind in workspace ws, else ENGRAM_ENOTFOUND. */
 int catalog_resolve(MDB_txn *txn, store_t *st, uint64_t ws, const char *uuid, int kind,
                     idmap_entry_t *e);

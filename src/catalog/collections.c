@@ -27,13 +27,6 @@ static store_key_t coll_key(uint64_t ws, uint64_t coll)
     return k;
 }
 
-int catalog_to_dom(const buf_t *b, json_t **out)
-{
-    if (b->err) return b->err;
-    int rc = json_parse(b->data, b->len, out, NULL);
-    return rc == ENGRAM_EINVAL ? ENGRAM_ECORRUPT : rc;
-}
-
 int catalog_coll_record(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll, json_t **out)
 {
     store_key_t k = coll_key(ws, coll);
@@ -139,14 +132,14 @@ static int coll_new_cb(MDB_txn *txn, void *arg)
 static int coll_public(const buf_t *b, json_t **out)
 {
     json_t *rec = NULL;
-    int rc = catalog_to_dom(b, &rec);
+    int rc = record_dom(b, &rec);
     if (rc) return rc;
     buf_t o = BUF_INIT;
     jw_t w;
     jw_init(&w, &o);
     catalog_write_coll(&w, rec);
     json_free(rec);
-    rc = catalog_to_dom(&o, out);
+    rc = record_dom(&o, out);
     buf_free(&o);
     return rc;
 }
@@ -191,7 +184,7 @@ int catalog_coll_get(store_t *st, uint64_t ws, const char *coll_uuid, json_t **o
     jw_init(&w, &b);
     catalog_write_coll(&w, rec);
     json_free(rec);
-    rc = catalog_to_dom(&b, out);
+    rc = record_dom(&b, out);
     buf_free(&b);
     return rc;
 }
@@ -260,7 +253,7 @@ int catalog_coll_list(store_t *st, uint64_t ws, size_t limit, size_t offset, jso
     store_read_end(st, txn);
     jw_arr_end(&w);
     *total = i;
-    if (!rc) rc = catalog_to_dom(&b, out);
+    if (!rc) rc = record_dom(&b, out);
     buf_free(&b);
     return rc;
 }

@@ -249,7 +249,7 @@ int catalog_doc_create(store_t *st, uint64_t ws, const doc_upload_t *up, json_t 
     struct doc_new_args a = {.st = st, .ws = ws, .up = up, .hash = hash, .zfile = &z};
     rc = store_write(st, doc_new_cb, &a);
     buf_free(&z);
-    if (!rc) rc = catalog_to_dom(&a.out, out);
+    if (!rc) rc = record_dom(&a.out, out);
     buf_free(&a.out);
     if (rc) return rc;
     /* After the commit: caches (generation.c). */
@@ -320,7 +320,7 @@ int catalog_doc_list(store_t *st, uint64_t ws, const char *coll_uuid, const char
     store_read_end(st, txn);
     jw_arr_end(&w);
     *total = i;
-    if (!rc) rc = catalog_to_dom(&b, out);
+    if (!rc) rc = record_dom(&b, out);
     buf_free(&b);
     return rc;
 }
@@ -374,7 +374,7 @@ int catalog_doc_patch(store_t *st, uint64_t ws, const char *doc_uuid, const char
     if (rc) return rc;
     rc = store_write(st, doc_patch_cb, &a);
     if (!rc) catalog_generation_bump(ws, a.e.coll); /* after the commit: caches */
-    if (!rc) rc = catalog_to_dom(&a.out, out);
+    if (!rc) rc = record_dom(&a.out, out);
     buf_free(&a.out);
     return rc;
 }
@@ -515,7 +515,7 @@ int catalog_doc_chunks(store_t *st, uint64_t ws, const char *doc_uuid, size_t li
     store_read_end(st, txn);
     jw_arr_end(&w);
     *total = i;
-    if (!rc) rc = catalog_to_dom(&b, out);
+    if (!rc) rc = record_dom(&b, out);
     buf_free(&b);
     buf_free(&text);
     return rc;

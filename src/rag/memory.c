@@ -48,13 +48,6 @@ static store_key_t mem_key(uint64_t ws, uint64_t id)
     return k;
 }
 
-static int to_dom(const buf_t *b, json_t **out)
-{
-    if (b->err) return b->err;
-    int rc = json_parse(b->data, b->len, out, NULL);
-    return rc == ENGRAM_EINVAL ? ENGRAM_ECORRUPT : rc;
-}
-
 static const char *const internal_fields[] = {"mid", "user_id", "updated_ms", "accessed_ms", NULL};
 
 /* The API object of a record. */
@@ -66,7 +59,7 @@ static int public_dom(const json_t *rec, json_t **out)
     jw_obj_begin(&w);
     record_copy_members(&w, rec, internal_fields);
     jw_obj_end(&w);
-    int rc = to_dom(&b, out);
+    int rc = record_dom(&b, out);
     buf_free(&b);
     return rc;
 }
@@ -148,7 +141,7 @@ static int create_cb(MDB_txn *txn, void *arg)
 static int finish_write(struct mem_write *a, int rc, json_t **out)
 {
     json_t *rec = NULL;
-    if (!rc) rc = to_dom(&a->out, &rec);
+    if (!rc) rc = record_dom(&a->out, &rec);
     if (!rc) rc = public_dom(rec, out);
     json_free(rec);
     buf_free(&a->out);
@@ -254,41 +247,36 @@ typedef int (*scan_fn)(uint64_t id, json_t *rec, void *ud); /* takes rec */
 
 /* Calls fn for each of the user's memories of the types (mask; 0 all), in
  * id order, inside one read transaction. */
+struct scan_ctx {
+    const char *user_uuid;
+    unsigned types;
+    scan_fn fn;
+    void *ud;
+};
+
+static int scan_one(uint64_t id, json_t *rec, void *ud)
+{
+    struct scan_ctx *c = ud;
+    const char *owner = json_get_str(rec, "user_id");
+    int type = memory_type_parse(json_get_str(rec, "type"));
+    if (!owner || type < 0 || !json_get_str(rec, "content")) {
+        json_free(rec);
+        return ENGRAM_ECORRUPT;
+    }
+    if (strcmp(owner, c->user_uuid) || (c->types && !(c->types & (1u << type)))) {
+        json_free(rec);
+        return 0;
+    }
+    return c->fn(id, rec, c->ud);
+}
+
 static int scan(store_t *st, uint64_t ws, const char *user_uuid, unsigned types, scan_fn fn, void *ud)
 {
     MDB_txn *txn;
-    MDB_cursor *cur = NULL;
     int rc = store_read_begin(st, &txn);
     if (rc) return rc;
-    rc = store_status(mdb_cursor_open(txn, store_dbi(st, DB_MEMORIES), &cur));
-    if (rc) goto done;
-    store_key_t pre;
-    skey_init(&pre);
-    skey_u64(&pre, ws);
-    MDB_val kv = skey_val(&pre), dv;
-    int mrc = mdb_cursor_get(cur, &kv, &dv, MDB_SET_RANGE);
-    for (; mrc == 0; mrc = mdb_cursor_get(cur, &kv, &dv, MDB_NEXT)) {
-        if (kv.mv_size != 16 || memcmp(kv.mv_data, pre.b, 8)) break;
-        json_t *rec = NULL;
-        rc = record_decode(dv.mv_data, dv.mv_size, &rec);
-        if (rc) goto done;
-        const char *owner = json_get_str(rec, "user_id");
-        int type = memory_type_parse(json_get_str(rec, "type"));
-        if (!owner || type < 0 || !json_get_str(rec, "content")) {
-            json_free(rec);
-            rc = ENGRAM_ECORRUPT;
-            goto done;
-        }
-        if (strcmp(owner, user_uuid) || (types && !(types & (1u << type)))) {
-            json_free(rec);
-            continue;
-        }
-        rc = fn(be64_get((const unsigned char *)kv.mv_data + 8), rec, ud);
-        if (rc) goto done;
-    }
-    if (mrc != 0 && mrc != MDB_NOTFOUND) rc = store_status(mrc);
-done:
-    if (cur) mdb_cursor_close(cur);
+    struct scan_ctx c = {user_uuid, types, fn, ud};
+    rc = record_scan_ws(txn, store_dbi(st, DB_MEMORIES), ws, scan_one, &c);
     store_read_end(st, txn);
     return rc;
 }
@@ -325,7 +313,7 @@ int memory_list(store_t *st, uint64_t ws, const char *user_uuid, int type, size_
     struct list_ctx c = {0, limit, offset, &b, &w};
     int rc = scan(st, ws, user_uuid, type >= 0 ? 1u << type : 0, list_one, &c);
     jw_arr_end(&w);
-    if (!rc) rc = to_dom(&b, page);
+    if (!rc) rc = record_dom(&b, page);
     buf_free(&b);
     if (!rc) *total = c.i;
     return rc;
@@ -445,7 +433,7 @@ static int hit_object(const cand_t *m, int counted, int64_t now_ms, json_t **out
     jw_kint(&w, "access_count", (int64_t)m->access + 1);
     jw_kstr(&w, "last_accessed_at", now);
     jw_obj_end(&w);
-    int rc = to_dom(&b, out);
+    int rc = record_dom(&b, out);
     buf_free(&b);
     return rc;
 }

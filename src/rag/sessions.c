@@ -31,13 +31,6 @@ static store_key_t session_key(uint64_t ws, uint64_t session)
     return k;
 }
 
-static int to_dom(const buf_t *b, json_t **out)
-{
-    if (b->err) return b->err;
-    int rc = json_parse(b->data, b->len, out, NULL);
-    return rc == ENGRAM_EINVAL ? ENGRAM_ECORRUPT : rc;
-}
-
 char *session_title(const char *message)
 {
     buf_t b = BUF_INIT;
@@ -307,57 +300,49 @@ static int cmp_recent(const void *pa, const void *pb)
     return a->id > b->id ? -1 : a->id < b->id;
 }
 
+struct sess_list {
+    const char *user_uuid;
+    sess_item_t *v;
+    size_t n, cap;
+};
+
+/* record_scan_ws callback: keeps the user's sessions. */
+static int sess_keep(uint64_t id, json_t *rec, void *ud)
+{
+    struct sess_list *l = ud;
+    const char *owner = json_get_str(rec, "user_id");
+    if (!owner || strcmp(owner, l->user_uuid)) {
+        json_free(rec);
+        return 0;
+    }
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 16;
+        sess_item_t *nv = eg_realloc(l->v, nc * sizeof *nv);
+        if (!nv) {
+            json_free(rec);
+            return ENGRAM_ENOMEM;
+        }
+        l->v = nv;
+        l->cap = nc;
+    }
+    l->v[l->n++] = (sess_item_t){json_get_i64(rec, "last_ms", 0), id, rec};
+    return 0;
+}
+
 int session_list(store_t *st, uint64_t ws, const char *user_uuid, size_t limit, size_t offset,
                  json_t **out)
 {
     *out = NULL;
-    sess_item_t *v = NULL;
-    size_t n = 0, cap = 0;
+    struct sess_list l = {.user_uuid = user_uuid};
     MDB_txn *txn = NULL;
-    MDB_cursor *cur = NULL;
     buf_t b = BUF_INIT;
     int rc = store_read_begin(st, &txn);
     if (rc) return rc;
-    rc = store_status(mdb_cursor_open(txn, store_dbi(st, DB_CHAT_SESSIONS), &cur));
-    if (rc) goto done;
-    store_key_t pre;
-    skey_init(&pre);
-    skey_u64(&pre, ws);
-    MDB_val kv = skey_val(&pre), dv;
-    int mrc = mdb_cursor_get(cur, &kv, &dv, MDB_SET_RANGE);
-    for (; mrc == 0; mrc = mdb_cursor_get(cur, &kv, &dv, MDB_NEXT)) {
-        if (kv.mv_size != 16 || memcmp(kv.mv_data, pre.b, 8)) break;
-        json_t *rec = NULL;
-        rc = record_decode(dv.mv_data, dv.mv_size, &rec);
-        if (rc) goto done;
-        const char *owner = json_get_str(rec, "user_id");
-        if (!owner || strcmp(owner, user_uuid)) {
-            json_free(rec);
-            continue;
-        }
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            sess_item_t *nv = eg_realloc(v, nc * sizeof *nv);
-            if (!nv) {
-                json_free(rec);
-                rc = ENGRAM_ENOMEM;
-                goto done;
-            }
-            v = nv;
-            cap = nc;
-        }
-        v[n].last_ms = json_get_i64(rec, "last_ms", 0);
-        v[n].id = be64_get((const unsigned char *)kv.mv_data + 8);
-        v[n++].rec = rec;
-    }
-    if (mrc != 0 && mrc != MDB_NOTFOUND) {
-        rc = store_status(mrc);
-        goto done;
-    }
-    mdb_cursor_close(cur);
-    cur = NULL;
+    rc = record_scan_ws(txn, store_dbi(st, DB_CHAT_SESSIONS), ws, sess_keep, &l);
     store_read_end(st, txn);
-    txn = NULL;
+    sess_item_t *v = l.v;
+    size_t n = l.n;
+    if (rc) goto done;
     if (n) qsort(v, n, sizeof *v, cmp_recent);
     jw_t w;
     jw_init(&w, &b);
@@ -369,10 +354,8 @@ int session_list(store_t *st, uint64_t ws, const char *user_uuid, size_t limit, 
         jw_obj_end(&w);
     }
     jw_arr_end(&w);
-    rc = to_dom(&b, out);
+    rc = record_dom(&b, out);
 done:
-    if (cur) mdb_cursor_close(cur);
-    store_read_end(st, txn);
     for (size_t i = 0; i < n; i++) json_free(v[i].rec);
     eg_free(v);
     buf_free(&b);
@@ -421,7 +404,7 @@ int session_messages(store_t *st, uint64_t ws, const char *user_uuid, const char
     cur = NULL;
     store_read_end(st, txn);
     txn = NULL;
-    rc = to_dom(&b, out);
+    rc = record_dom(&b, out);
 done:
     if (cur) mdb_cursor_close(cur);
     store_read_end(st, txn);

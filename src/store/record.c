@@ -79,3 +79,31 @@ int json_get_bool(const json_t *obj, const char *key, int def)
     if (!v || v->type != JSON_BOOL) return def;
     return v->boolean;
 }
+
+int record_scan_ws(MDB_txn *txn, MDB_dbi dbi, uint64_t ws, record_scan_fn fn, void *ud)
+{
+    MDB_cursor *cur;
+    int rc = store_status(mdb_cursor_open(txn, dbi, &cur));
+    if (rc) return rc;
+    unsigned char pre[8];
+    be64_put(pre, ws);
+    MDB_val kv = {8, pre}, dv;
+    int mrc = mdb_cursor_get(cur, &kv, &dv, MDB_SET_RANGE);
+    while (mrc == 0 && kv.mv_size == 16 && memcmp(kv.mv_data, pre, 8) == 0) {
+        json_t *rec = NULL;
+        rc = record_decode(dv.mv_data, dv.mv_size, &rec);
+        if (!rc) rc = fn(be64_get((const unsigned char *)kv.mv_data + 8), rec, ud);
+        if (rc) break;
+        mrc = mdb_cursor_get(cur, &kv, &dv, MDB_NEXT);
+    }
+    if (!rc && mrc != 0 && mrc != MDB_NOTFOUND) rc = store_status(mrc);
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+int record_dom(const buf_t *b, json_t **out)
+{
+    if (b->err) return b->err;
+    int rc = json_parse(b->data, b->len, out, NULL);
+    return rc == ENGRAM_EINVAL ? ENGRAM_ECORRUPT : rc;
+}

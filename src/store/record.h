@@ -22,6 +22,15 @@
 int record_get(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, json_t **out);
 /* Parses a raw record value. */
 int record_decode(const void *data, size_t len, json_t **out);
+/* Parses JSON text our own code wrote (b) into a DOM: b's error if it has
+ * one; text that does not parse is ENGRAM_ECORRUPT. */
+int record_dom(const buf_t *b, json_t **out);
+/* Calls fn(id, rec, ud) for every record of dbi whose key is ws(8) id(8)
+ * (big-endian), in id order; fn owns rec (json_free it). fn's non-zero
+ * return ends the scan and is returned; a record that does not decode is
+ * ENGRAM_ECORRUPT. */
+typedef int (*record_scan_fn)(uint64_t id, json_t *rec, void *ud);
+int record_scan_ws(MDB_txn *txn, MDB_dbi dbi, uint64_t ws, record_scan_fn fn, void *ud);
 /* Writes the JSON text in b (without the version byte) as key's record. */
 int record_put(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, const buf_t *json);
 /* Serialises j and writes it. */
