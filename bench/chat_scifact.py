@@ -4,7 +4,7 @@
 Starts build/engram with --llm-url pointing at the stub LLM of the tests
 (tests/integration/stub_llm.py, run inside this process, answering at
 once), uploads the 5,183 SciFact abstracts through the HTTP API (as
-bench/http_scifact.py does, whose loader is reused) and sends the 300 test
+bench/http_scifact.py does, with bench/common.py) and sends the 300 test
 queries to POST /api/v1/chat (streaming, default retrieval, memories on)
 one at a time on one keep-alive connection. For each query it records:
 
@@ -25,84 +25,33 @@ Usage: bench/chat_scifact.py [--binary build/engram] [--data ../shared/data/scif
        [--queries N] [--json]
 """
 import argparse
-import http.client
 import json
 import os
 import re
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 
-from http_scifact import load  # noqa: E402
+from common import DEFAULT_BINARY, DEFAULT_DATA, Api, Server, load_beir, pct  # noqa: E402
 from stub_llm import StubLLM  # noqa: E402
 
-
-def start(binary, data, extra):
-    proc = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0", "--data", data,
-                             "--log-level", "info", "--ingest-threads", "2", "--rate-limit", "0"] + extra,
-                            stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    port = []
-    found = threading.Event()
-
-    def drain(stream):
-        for line in stream:
-            if not port and "listening on http://" in line:
-                port.append(int(line.split("listening on http://", 1)[1].split(" ", 1)[0].rsplit(":", 1)[1]))
-                found.set()
-    for s in (proc.stderr, proc.stdout):
-        threading.Thread(target=drain, args=(s,), daemon=True).start()
-    found.wait(20)
-    if not port:
-        proc.kill()
-        sys.exit("engram did not start")
-    return proc, port[0]
-
-
-def stop(proc):
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=30)
-
-
-class Api:
-    def __init__(self, port):
-        self.conn = http.client.HTTPConnection("127.0.0.1", port)
-
-    def req(self, method, path, body=None, key=None):
-        h = {"Content-Type": "application/json"}
-        if key:
-            h["Authorization"] = "Bearer " + key
-        self.conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=h)
-        r = self.conn.getresponse()
-        data = r.read()
-        return r.status, json.loads(data) if data else None
+SERVE = ["--ingest-threads", "2", "--rate-limit", "0"]
 
 
 def ingest(port, corpus):
     api = Api(port)
-    st, u = api.req("POST", "/api/v1/auth/register", {"email": "bench@example.org", "password": "benchmark-pw"})
-    key = u["api_key"]
-    st, c = api.req("POST", "/api/v1/collections", {"name": "scifact"}, key)
-    cid = c["id"]
-    for did, text in corpus.items():
-        st, d = api.req("POST", "/api/v1/documents", {"collection_id": cid, "content": text, "title": did}, key)
-        if st not in (200, 202):
-            sys.exit(f"upload failed: {st} {d}")
-    while True:
-        st, lst = api.req("GET", f"/api/v1/documents?collection_id={cid}&status=completed&limit=1", None, key)
-        if lst["pagination"]["total"] == len(corpus):
-            break
-        time.sleep(0.5)
+    key = api.register()
+    cid = api.collection("scifact")
+    api.upload_corpus(cid, corpus, beir_ids=False)
+    api.wait_completed(cid, len(corpus), poll=0.5)
     for m in ("The user is a biomedical researcher.", "The user reads about vaccines and immunity."):
-        api.req("POST", "/api/v1/memories", {"type": "semantic", "content": m}, key)
+        api.req("POST", "/api/v1/memories", {"type": "semantic", "content": m})
     return key, cid
 
 
@@ -138,11 +87,6 @@ class ChatConn:
         return t0, t_first, md
 
 
-def pct(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(len(xs) * p))]
-
-
 def run_queries(port, key, cid, texts, stub=None):
     cc = ChatConn(port, key)
     out = {"ttfd": [], "before": [], "relay": [], "own": [], "server_prepare": [], "server_first": []}
@@ -169,31 +113,26 @@ def run_queries(port, key, cid, texts, stub=None):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--binary", default=os.path.join(ROOT, "build", "engram"))
-    ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data", "scifact"))
+    ap.add_argument("--binary", default=DEFAULT_BINARY)
+    ap.add_argument("--data", default=DEFAULT_DATA)
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    corpus, queries, qrels = load(args.data)
+    corpus, queries, qrels = load_beir(args.data)
     texts = [queries[q] for q in queries if q in qrels][:args.queries]
     stub = StubLLM()
     stub.set_plan(deltas=["Answer ", "from ", "the stub [1]."])
     tmp = tempfile.mkdtemp(prefix="engram-chatbench-")
     results = {}
     try:
-        proc, port = start(args.binary, tmp, ["--llm-url", stub.url, "--llm-model", "stub"])
-        try:
+        with Server(args.binary, SERVE + ["--llm-url", stub.url, "--llm-model", "stub"],
+                    data_dir=tmp) as srv:
             t = time.time()
-            key, cid = ingest(port, corpus)
+            key, cid = ingest(srv.port, corpus)
             results["ingest_s"] = round(time.time() - t, 1)
-            results["llm"] = run_queries(port, key, cid, texts, stub)
-        finally:
-            stop(proc)
-        proc, port = start(args.binary, tmp, [])
-        try:
-            results["extractive"] = run_queries(port, key, cid, texts)
-        finally:
-            stop(proc)
+            results["llm"] = run_queries(srv.port, key, cid, texts, stub)
+        with Server(args.binary, SERVE, data_dir=tmp) as srv:
+            results["extractive"] = run_queries(srv.port, key, cid, texts)
     finally:
         stub.stop()
         shutil.rmtree(tmp, ignore_errors=True)

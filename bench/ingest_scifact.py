@@ -15,51 +15,14 @@ Usage: bench/ingest_scifact.py [--binary build/engram] [--data ../shared/data/sc
 """
 import argparse
 import http.client
-import json
 import os
-import shutil
-import signal
 import sqlite3
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def load(data):
-    docs = []
-    with open(os.path.join(data, "corpus.jsonl"), encoding="utf-8") as f:
-        for line in f:
-            d = json.loads(line)
-            docs.append((d["_id"], (d.get("title") or "") + " " + (d.get("text") or "")))
-    queries = []
-    with open(os.path.join(data, "queries.jsonl"), encoding="utf-8") as f:
-        for line in f:
-            queries.append(json.loads(line)["text"])
-    return docs, queries
-
-
-class Conn:
-    def __init__(self, port, key=None):
-        self.c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        self.key = key
-
-    def req(self, method, path, body=None):
-        h = {"Content-Type": "application/json"}
-        if self.key:
-            h["Authorization"] = "Bearer " + self.key
-        self.c.request(method, path, body=json.dumps(body) if body is not None else None, headers=h)
-        r = self.c.getresponse()
-        data = r.read()
-        return r.status, (json.loads(data) if data else None)
-
-
-def pct(v, p):
-    v = sorted(v)
-    return v[min(len(v) - 1, int(len(v) * p))] if v else float("nan")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import DEFAULT_BINARY, DEFAULT_DATA, Api, Server, load_beir, pct  # noqa: E402
 
 
 def thread_cpu(pid, name):
@@ -79,53 +42,30 @@ def thread_cpu(pid, name):
     return total / tick
 
 
-def start_server(binary, data_dir):
-    proc = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0", "--data", data_dir,
-                             "--rate-limit", "0", "--cache-mb", "0", "--log-level", "info"],
-                            stderr=subprocess.PIPE, text=True)
-    found = threading.Event()
-    port = []
-
-    def drain():
-        for line in proc.stderr:
-            if not port and "listening on http://" in line:
-                port.append(int(line.split("listening on http://", 1)[1].split(" ", 1)[0].rsplit(":", 1)[1]))
-                found.set()
-    threading.Thread(target=drain, daemon=True).start()
-    if not found.wait(30):
-        proc.kill()
-        sys.exit("engram did not start")
-    return proc, port[0]
-
-
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--binary", default=os.path.join(ROOT, "build", "engram"))
-    ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data", "scifact"))
+    ap.add_argument("--binary", default=DEFAULT_BINARY)
+    ap.add_argument("--data", default=DEFAULT_DATA)
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--graph", default="on", choices=("on", "off"))
     args = ap.parse_args()
-    docs, queries = load(args.data)
+    corpus, qmap, _ = load_beir(args.data)
+    docs, queries = list(corpus.items()), list(qmap.values())
     total_bytes = sum(len(t.encode()) for _, t in docs)
 
-    tmp = tempfile.mkdtemp(prefix="engram-bench-ingest-")
-    proc, port = start_server(args.binary, tmp)
+    srv = Server(args.binary, ["--rate-limit", "0", "--cache-mb", "0"], prefix="engram-bench-ingest-")
+    port, proc = srv.port, srv.proc
     try:
-        c = Conn(port)
-        st, u = c.req("POST", "/api/v1/auth/register", {"email": "b@example.org", "password": "bench-password"})
-        key = u["api_key"]
-        c.key = key
-        st, coll = c.req("POST", "/api/v1/collections",
-                         {"name": "scifact", "config": {"graph": args.graph == "on"}})
-        cid = coll["id"]
+        c = Api(port)
+        key = c.register()
+        cid = c.collection("scifact", {"graph": args.graph == "on"})
 
         ids, lock, errors = [], threading.Lock(), []
-        done_uploading = threading.Event()
         all_done = threading.Event()
         q_lat = []
 
         def uploader(part):
-            cc = Conn(port, key)
+            cc = Api(port, key)
             for did, text in part:
                 st, d = cc.req("POST", "/api/v1/documents", {"collection_id": cid, "content": text,
                                                               "title": did})
@@ -138,7 +78,7 @@ def main():
         def querier():
             # A steady 50 queries/s (a busy interactive user base), not a
             # flood: it measures latency while ingesting, not throughput.
-            cc = Conn(port, key)
+            cc = Api(port, key)
             i = 0
             next_t = time.perf_counter()
             while not all_done.is_set():
@@ -190,9 +130,7 @@ def main():
                 if line.startswith("VmHWM:"):
                     rss = int(line.split()[1]) // 1024
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=120)
-        shutil.rmtree(tmp, ignore_errors=True)
+        srv.stop()
 
     # SQLite FTS5 bulk index of the same text, one transaction.
     t0 = time.time()
