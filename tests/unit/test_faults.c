@@ -702,3 +702,49 @@ TEST(delete_and_rollback_beyond_one_unindex_batch)
     free(chunks);
     CHECK_EQ_INT(fx_close_verify(&f), 0);
 }
+
+/* A batch of three documents (postings and vectors indexed in the shared
+ * pass, and the one-by-one fallback) with the n-th allocation failing, for
+ * every n: a document is either completed with all its postings and its
+ * vector, or still pending with none; in the end all complete and the
+ * store verifies. */
+TEST(alloc_fail_batch_complete)
+{
+    fx_t f;
+    REQUIRE(fx_init(&f, NULL) == 0);
+    static const char *const texts[] = {"basalt granite", "basalt pumice", "quartz mica"};
+    batch_doc_t bd[3];
+    REQUIRE(batch_docs_upload(&f, bd, texts, 3) == 0);
+    long n;
+    int all = 0;
+    for (n = 1; n < 50000 && !all; n++) {
+        doc_done_t d[3];
+        for (int i = 0; i < 3; i++)
+            d[i] = (doc_done_t){.job = bd[i].job, .chunks = &bd[i].chunk, .n = 1, .dim = 4,
+                                .total_tokens = 2};
+        eg_alloc_fail_after(n);
+        catalog_doc_complete_batch(f.st, f.tok, d, 3);
+        eg_alloc_fail_after(-1);
+        int done[3], ndone = 0;
+        for (int i = 0; i < 3; i++) {
+            json_t *doc = NULL;
+            CHECK_EQ_INT(catalog_doc_get(f.st, WS, bd[i].uuid, &doc), 0);
+            const char *stt = json_get_str(doc, "status");
+            done[i] = stt && !strcmp(stt, "completed");
+            if (!done[i]) {
+                CHECK_STR(stt, "pending");
+                CHECK_EQ_INT(d[i].status, ENGRAM_ENOMEM);
+            }
+            ndone += done[i];
+            json_free(doc);
+        }
+        CHECK_EQ_INT(search_count(&f, "basalt"), (size_t)(done[0] + done[1]));
+        CHECK_EQ_INT(search_count(&f, "quartz"), (size_t)done[2]);
+        CHECK_EQ_INT(vector_count(&f, &bd[0]), ndone ? (uint64_t)ndone : 999);
+        all = ndone == 3;
+        if (test_failures) break;
+    }
+    CHECK(all);
+    printf("batch complete: %ld allocation points\n", n - 1);
+    CHECK_EQ_INT(fx_close_verify(&f), 0);
+}
