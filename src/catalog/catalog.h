@@ -169,8 +169,12 @@ typedef struct doc_done {
 
 /* Commits many finished documents (or parts) in one write transaction (one
  * fsync), each in a nested transaction of its own as catalog_doc_complete
- * would: one that fails is rolled back alone with its status set. Returns
- * the commit's status (then every document has it). */
+ * would: one that fails is rolled back alone with its status set. The
+ * postings and vectors of those that committed are indexed in one pass per
+ * collection at the end (chunk_in_t.terms saves the writer tokenising); if
+ * that pass fails, every document is committed alone instead, so only the
+ * one at fault fails. Returns the commit's status (then every document has
+ * it), or after the fallback the last failure among the documents. */
 int catalog_doc_complete_batch(store_t *st, tokenizer_t *tok, doc_done_t *docs, size_t n);
 /* Removes up to max of the chunks committed by parts of an unfinished
  * document, from its last one down, with their postings, vectors and graph
