@@ -11,14 +11,14 @@
  * many small documents, and a large document costs the memory of two parts
  * (one committing, the next being made), never its size.
  *
- * Gathering: while workers are still making parts, the committer waits up
- * to COMMIT_GATHER_MS for a full batch before it commits. The cost of a
+ * Gathering: the committer waits for a full batch until COMMIT_GATHER_MS
+ * after its previous commit began. The cost of a
  * commit is mostly the B-tree pages it rewrites (postings, terms, graph,
  * vectors), and a batch of many documents shares most of them: on SciFact,
  * batches of about 60 documents instead of 4 cut the writer's CPU by a
  * quarter and the time to searchable by a third. A lone document commits at
- * once: the wait ends COMMIT_GATHER_MS after the previous commit began, so
- * it only delays documents that arrive while others are committing.
+ * once (the previous commit is long past); only documents arriving while
+ * others commit wait, 50 ms at most.
  *
  * A document of one part commits as before: chunks, indexes and
  * `completed` at once. A larger one commits part by part, in order: the
@@ -540,9 +540,6 @@ static int part_add(part_t *p, const src_chunk_t *c)
     return p->arena.err;
 }
 
-/* Reads, embeds and finds the entities of the document's next part. On
- * ENGRAM_ECANCELED (shutting down) nothing is kept; on another error err
- * may hold a message for the uploader. */
 /* Tokenises the part's chunks for BM25 here, so the single writer only
  * merges postings. */
 static int part_terms(part_t *p, tokenizer_t *tok)
@@ -557,6 +554,9 @@ static int part_terms(part_t *p, tokenizer_t *tok)
     return 0;
 }
 
+/* Reads, embeds, finds the entities of and tokenises the document's next
+ * part. On ENGRAM_ECANCELED (shutting down) nothing is kept; on another
+ * error err may hold a message for the uploader. */
 static int part_build(ingest_t *in, tokenizer_t *tok, doc_stream_t *s, part_t **out, char *err,
                       size_t errsz)
 {
