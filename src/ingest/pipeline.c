@@ -12,13 +12,13 @@
  * (one committing, the next being made), never its size.
  *
  * Gathering: the committer waits for a full batch until COMMIT_GATHER_MS
- * after its previous commit began. The cost of a
- * commit is mostly the B-tree pages it rewrites (postings, terms, graph,
- * vectors), and a batch of many documents shares most of them: on SciFact,
- * batches of about 60 documents instead of 4 cut the writer's CPU by a
- * quarter and the time to searchable by a third. A lone document commits at
- * once (the previous commit is long past); only documents arriving while
- * others commit wait, 50 ms at most.
+ * after its previous commit began. The cost of a commit is mostly the
+ * B-tree pages it rewrites (postings, terms, graph, vectors), and a batch of
+ * many documents shares most of them: on SciFact, batches of about 60
+ * documents instead of 4 cut the writer's CPU by a quarter and the time to
+ * searchable by a third. A lone document commits at once (the previous
+ * commit is long past); only documents arriving while others commit wait,
+ * 50 ms at most.
  *
  * A document of one part commits as before: chunks, indexes and
  * `completed` at once. A larger one commits part by part, in order: the
