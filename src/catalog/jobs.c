@@ -497,13 +497,15 @@ static int complete_cb(MDB_txn *txn, void *arg)
     if (committed != (int64_t)a->first) return ENGRAM_EEXIST;
     int vectors = a->n && a->chunks[0].vec && a->dim;
     if (vectors && (rc = ensure_vector_index(txn, a->st, j->ws, j->coll, a->dim))) return rc;
-    /* Vectors go into the index in one batch after the loop; they must be
-     * one contiguous array (the pipeline's are: copy otherwise). */
-    uint64_t *ids = vectors ? eg_malloc(a->n * sizeof *ids) : NULL;
+    /* Indexed here (not deferred to the batch's pass), vectors go into the
+     * index in one batch after the loop; they must be one contiguous array
+     * (the pipeline's are: copy otherwise). */
+    int direct = vectors && !a->defer;
+    uint64_t *ids = direct ? eg_malloc(a->n * sizeof *ids) : NULL;
     float *packed = NULL;
-    const float *vecs = vectors ? a->chunks[0].vec : NULL;
-    if (vectors && !ids) return ENGRAM_ENOMEM;
-    for (size_t i = 0; vectors && i < a->n; i++) {
+    const float *vecs = direct ? a->chunks[0].vec : NULL;
+    if (direct && !ids) return ENGRAM_ENOMEM;
+    for (size_t i = 0; direct && i < a->n; i++) {
         if (a->chunks[i].vec == a->chunks[0].vec + i * a->dim) continue;
         packed = eg_malloc(a->n * (size_t)a->dim * sizeof *packed);
         if (!packed) { eg_free(ids); return ENGRAM_ENOMEM; }
@@ -515,11 +517,12 @@ static int complete_cb(MDB_txn *txn, void *arg)
     for (size_t i = 0; i < a->n; i++) {
         uint64_t chunk;
         if ((rc = store_next_id(txn, a->st, "chunk", &chunk))) break;
-        if ((rc = catalog_chunk_put(txn, a->st, j->ws, j->coll, j->doc, chunk, a->first + (uint32_t)i,
-                            &a->chunks[i])))
-            break;
+        rc = catalog_chunk_put(txn, a->st, j->ws, j->coll, j->doc, chunk, a->first + (uint32_t)i,
+                               &a->chunks[i]);
+        if (rc) break;
         if (a->defer) rc = defer_text(a->defer, a->tok, j->ws, j->coll, chunk, &a->chunks[i]);
-        else rc = bm25_add(txn, a->st, a->tok, j->ws, j->coll, chunk, a->chunks[i].text, a->chunks[i].len);
+        else rc = bm25_add(txn, a->st, a->tok, j->ws, j->coll, chunk, a->chunks[i].text,
+                           a->chunks[i].len);
         if (rc) break;
         if (ids) ids[i] = chunk;
         if (vectors && a->defer &&
@@ -529,7 +532,7 @@ static int complete_cb(MDB_txn *txn, void *arg)
             (rc = graph_add_chunk(txn, a->st, j->ws, j->coll, chunk, a->chunks[i].graph)))
             break;
     }
-    if (!rc && vectors && !a->defer) rc = hnsw_insert_batch(txn, a->st, j->ws, j->coll, ids, vecs, a->n, a->dim);
+    if (!rc && direct) rc = hnsw_insert_batch(txn, a->st, j->ws, j->coll, ids, vecs, a->n, a->dim);
     eg_free(ids);
     eg_free(packed);
     if (rc) return rc;
