@@ -11,14 +11,14 @@
  * chat) queue apart, and at most cfg.waiting_max of them hold a worker at
  * once; workers take the older of the two queues' heads, skipping the
  * waiting queue while it is at its limit. So a burst of uploads waiting on
- * the writer never leaves a search without a worker. The worker runs the handler, writes the answer with
- * blocking-with-timeout writes (the socket stays non-blocking, poll() waits
- * on EAGAIN), finishes the request (access log, on_done) and puts the
- * connection on the done queue, waking the loop through an eventfd. Only then
- * does the loop touch the connection again, so a connection has exactly one
- * owner at a time and needs no lock; the queue mutexes give the handoff its
- * ordering. Lock order: the work mutex and the done mutex are never held
- * together.
+ * the writer never leaves a search without a worker. The worker runs the
+ * handler, writes the answer with blocking-with-timeout writes (the socket
+ * stays non-blocking, poll() waits on EAGAIN), finishes the request (access
+ * log, on_done) and puts the connection on the done queue, waking the loop
+ * through an eventfd. Only then does the loop touch the connection again, so
+ * a connection has exactly one owner at a time and needs no lock; the queue
+ * mutexes give the handoff its ordering. Lock order: the work mutex and the
+ * done mutex are never held together.
  *
  * Connection states (loop-owned unless noted):
  *   HANDSHAKE  HTTPS only: the first byte tells TLS (0x16) from plain text
