@@ -340,12 +340,29 @@ static int terms_add(const tok_token_t *t, void *ud)
     return 0;
 }
 
-static int tref_cmp(const void *a, const void *b, void *ud)
+/* A term's first 8 bytes, big-endian, zero-padded: comparing these decides
+ * most comparisons of terms, and as terms never hold 0x00 the padding orders
+ * a shorter term first, as memcmp-then-length does. */
+static uint64_t term_prefix(const char *t, uint32_t len)
 {
-    const bm25_tref_t *x = a, *y = b;
+    uint64_t pre = 0;
+    for (uint32_t j = 0; j < 8; j++) pre = pre << 8 | (j < len ? (unsigned char)t[j] : 0);
+    return pre;
+}
+
+/* A token while sorting (term_prefix first). */
+typedef struct tok_key {
+    uint64_t pre;
+    uint32_t off, len;
+} tok_key_t;
+
+static int tok_key_cmp(const void *a, const void *b, void *ud)
+{
+    const tok_key_t *x = a, *y = b;
+    if (x->pre != y->pre) return x->pre < y->pre ? -1 : 1;
     const char *base = ud;
-    size_t n = EG_MIN(x->len, y->len);
-    int c = memcmp(base + x->off, base + y->off, n);
+    uint32_t m = EG_MIN(x->len, y->len);
+    int c = m > 8 ? memcmp(base + x->off + 8, base + y->off + 8, m - 8) : 0;
     if (c) return c;
     return x->len < y->len ? -1 : x->len > y->len;
 }
@@ -358,12 +375,18 @@ int bm25_terms_build(bm25_terms_t *tl, tokenizer_t *tok, const char *text, size_
     int rc = tokenizer_run(tok, text, len, terms_add, tl);
     if (rc) return rc;
     if (tl->n == 0) return 0;
-    qsort_r(tl->v, tl->n, sizeof *tl->v, tref_cmp, tl->text.data);
+    tok_key_t *k = eg_malloc(tl->n * sizeof *k);
+    if (!k) return ENGRAM_ENOMEM;
+    const char *base = tl->text.data;
+    for (size_t i = 0; i < tl->n; i++)
+        k[i] = (tok_key_t){term_prefix(base + tl->v[i].off, tl->v[i].len), tl->v[i].off, tl->v[i].len};
+    qsort_r(k, tl->n, sizeof *k, tok_key_cmp, (void *)base);
     size_t w = 0;
     for (size_t i = 0; i < tl->n; i++) {
-        if (w > 0 && tref_cmp(&tl->v[w - 1], &tl->v[i], tl->text.data) == 0) tl->v[w - 1].tf++;
-        else tl->v[w++] = tl->v[i];
+        if (i > 0 && tok_key_cmp(&k[i - 1], &k[i], (void *)base) == 0) tl->v[w - 1].tf++;
+        else tl->v[w++] = (bm25_tref_t){k[i].off, k[i].len, 1};
     }
+    eg_free(k);
     tl->n = w;
     return 0;
 }
@@ -380,7 +403,7 @@ void bm25_terms_free(bm25_terms_t *tl)
 
 /* One posting to add: a term of chunks[chunk] (bm25_add_batch). */
 typedef struct post_in {
-    uint64_t pre;        /* the term's first 8 bytes, big-endian, zero-padded */
+    uint64_t pre;        /* term_prefix */
     const char *term;
     uint32_t len;
     uint32_t tf;
@@ -389,14 +412,11 @@ typedef struct post_in {
 
 static post_in_t post_make(const char *term, uint32_t len, uint32_t tf, uint32_t chunk)
 {
-    post_in_t p = {0, term, len, tf, chunk};
-    for (uint32_t i = 0; i < 8; i++) p.pre = p.pre << 8 | (i < len ? (unsigned char)term[i] : 0);
-    return p;
+    return (post_in_t){term_prefix(term, len), term, len, tf, chunk};
 }
 
-/* By term, then by chunk (so by increasing chunk id within a term). The
- * prefix decides most comparisons; terms never hold 0x00, so the zero
- * padding orders a shorter term first as memcmp-then-length does. */
+/* By term (term_prefix first), then by chunk (so by increasing chunk id
+ * within a term). */
 static int post_cmp(const void *a, const void *b)
 {
     const post_in_t *x = a, *y = b;
