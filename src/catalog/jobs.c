@@ -302,24 +302,12 @@ typedef struct deferred {
     size_t nown, capown;
 } deferred_t;
 
-static int grow(void **p, size_t *cap, size_t need, size_t size)
-{
-    if (need <= *cap) return 0;
-    size_t c = *cap ? *cap * 2 : 64;
-    while (c < need) c *= 2;
-    void *q = eg_realloc(*p, c * size);
-    if (!q) return ENGRAM_ENOMEM;
-    *p = q;
-    *cap = c;
-    return 0;
-}
-
 static int defer_text(deferred_t *d, tokenizer_t *tok, uint64_t ws, uint64_t coll, uint64_t chunk,
                       const chunk_in_t *c)
 {
     const bm25_terms_t *terms = c->terms;
     if (!terms) {
-        if (grow((void **)&d->owned, &d->capown, d->nown + 1, sizeof *d->owned)) return ENGRAM_ENOMEM;
+        if (eg_grow((void **)&d->owned, &d->capown, d->nown, sizeof *d->owned)) return ENGRAM_ENOMEM;
         bm25_terms_t *own = eg_malloc(sizeof *own);
         if (!own) return ENGRAM_ENOMEM;
         int rc = bm25_terms_build(own, tok, c->text, c->len);
@@ -327,7 +315,7 @@ static int defer_text(deferred_t *d, tokenizer_t *tok, uint64_t ws, uint64_t col
         d->owned[d->nown++] = own;
         terms = own;
     }
-    if (grow((void **)&d->t, &d->capt, d->nt + 1, sizeof *d->t)) return ENGRAM_ENOMEM;
+    if (eg_grow((void **)&d->t, &d->capt, d->nt, sizeof *d->t)) return ENGRAM_ENOMEM;
     d->t[d->nt++] = (def_text_t){ws, coll, chunk, terms};
     return 0;
 }
@@ -335,7 +323,7 @@ static int defer_text(deferred_t *d, tokenizer_t *tok, uint64_t ws, uint64_t col
 static int defer_vec(deferred_t *d, uint64_t ws, uint64_t coll, uint64_t chunk, const float *vec,
                      uint32_t dim)
 {
-    if (grow((void **)&d->v, &d->capv, d->nv + 1, sizeof *d->v)) return ENGRAM_ENOMEM;
+    if (eg_grow((void **)&d->v, &d->capv, d->nv, sizeof *d->v)) return ENGRAM_ENOMEM;
     d->v[d->nv++] = (def_vec_t){ws, coll, chunk, vec, dim};
     return 0;
 }

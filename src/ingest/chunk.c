@@ -113,18 +113,6 @@ static inline unsigned char at(const chunk_stream_t *cs, size_t p)
     return (unsigned char)cs->buf[p - cs->base];
 }
 
-static int grow(void **arr, size_t *cap, size_t n, size_t elem)
-{
-    if (n < *cap) return 0;
-    size_t ncap = *cap ? *cap * 2 : 64;
-    if (ncap > ((size_t)-1) / elem) return ENGRAM_ENOMEM;
-    void *p = eg_realloc(*arr, ncap * elem);
-    if (!p) return ENGRAM_ENOMEM;
-    *arr = p;
-    *cap = ncap;
-    return 0;
-}
-
 /* ---- 1: Markdown headings ----------------------------------------------- */
 
 /* A fence line: up to 3 spaces, then ``` or ~~~. Returns the fence char. */
@@ -165,7 +153,7 @@ static int examine_line(chunk_stream_t *cs, size_t pos, size_t eol)
         b = c;
         while (b > a && is_space(at(cs, b - 1))) b--;
     }
-    if (grow((void **)&cs->heads, &cs->caph, cs->nh, sizeof *cs->heads)) return ENGRAM_ENOMEM;
+    if (eg_grow((void **)&cs->heads, &cs->caph, cs->nh, sizeof *cs->heads)) return ENGRAM_ENOMEM;
     heading_t *hd = &cs->heads[cs->nh];
     hd->line = pos;
     hd->len = b - a;
@@ -224,7 +212,7 @@ static int add_word(chunk_stream_t *cs, size_t a, size_t b, uint64_t cpa, uint64
         memmove(cs->words, cs->words + cs->wh, cs->nw * sizeof *cs->words);
         cs->wh = 0;
     }
-    if (grow((void **)&cs->words, &cs->capw, cs->wh + cs->nw, sizeof *cs->words))
+    if (eg_grow((void **)&cs->words, &cs->capw, cs->wh + cs->nw, sizeof *cs->words))
         return ENGRAM_ENOMEM;
     word_t *w = &cs->words[cs->wh + cs->nw++];
     w->start = a;
@@ -480,7 +468,7 @@ int chunk_text(const char *text, size_t len, uint32_t chunk_size, uint32_t overl
     size_t n = 0, cap = 0;
     uint64_t cp[2];
     while ((rc = chunk_stream_next(cs, &sp, cp)) == 1) {
-        if ((rc = grow((void **)&spans, &cap, n, sizeof *spans))) break;
+        if ((rc = eg_grow((void **)&spans, &cap, n, sizeof *spans))) break;
         if (sp.heading && !(sp.heading = eg_strdup(sp.heading))) { rc = ENGRAM_ENOMEM; break; }
         spans[n++] = sp;
     }

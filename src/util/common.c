@@ -55,6 +55,18 @@ char *eg_strndup(const char *s, size_t n)
 
 char *eg_strdup(const char *s) { return s ? eg_strndup(s, strlen(s)) : NULL; }
 
+int eg_grow(void **arr, size_t *cap, size_t len, size_t elem)
+{
+    if (len < *cap) return 0;
+    size_t ncap = *cap ? *cap * 2 : 4;
+    if (ncap > ((size_t)-1) / elem) return ENGRAM_ENOMEM;
+    void *p = eg_realloc(*arr, ncap * elem);
+    if (!p) return ENGRAM_ENOMEM;
+    *arr = p;
+    *cap = ncap;
+    return 0;
+}
+
 const char *engram_strerror(int status)
 {
     switch (status) {

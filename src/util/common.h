@@ -45,6 +45,10 @@ void *eg_realloc(void *p, size_t n);
 void eg_free(void *p);
 char *eg_strdup(const char *s);
 char *eg_strndup(const char *s, size_t n);
+/* Makes room in the array *arr of *cap items of elem bytes for item len
+ * (one more after len items): doubles *cap when full (4 at first).
+ * ENGRAM_ENOMEM, *arr untouched, when it cannot. */
+int eg_grow(void **arr, size_t *cap, size_t len, size_t elem);
 /* Tests only: make the n-th allocation from now (and all after it) fail;
  * n < 0 turns injection off. Not thread-safe against concurrent setters. */
 void eg_alloc_fail_after(long n);

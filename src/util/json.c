@@ -289,18 +289,6 @@ static int parse_number(parser_t *ps, json_t *node)
 
 static int parse_value(parser_t *ps, json_t **out);
 
-/* Makes room for one more item; *cap is the capacity, updated on growth. */
-static int grow(void **arr, size_t *cap, size_t len, size_t elem)
-{
-    if (len < *cap) return 0;
-    size_t ncap = *cap ? *cap * 2 : 4;
-    void *p = eg_realloc(*arr, ncap * elem);
-    if (!p) return ENGRAM_ENOMEM;
-    *arr = p;
-    *cap = ncap;
-    return 0;
-}
-
 static int parse_array(parser_t *ps, json_t *node)
 {
     size_t cap = 0;
@@ -317,7 +305,7 @@ static int parse_array(parser_t *ps, json_t *node)
     for (;;) {
         json_t *child = NULL;
         if ((rc = parse_value(ps, &child))) return rc; /* node freed by caller */
-        if (grow((void **)&node->items, &cap, node->len, sizeof *node->items)) {
+        if (eg_grow((void **)&node->items, &cap, node->len, sizeof *node->items)) {
             json_free(child);
             return NOMEM(ps);
         }
@@ -366,9 +354,9 @@ static int parse_object(parser_t *ps, json_t *node)
         if (node->len == cap) {
             /* All three arrays must grow before any is used at the new size. */
             size_t c1 = cap, c2 = cap, c3 = cap;
-            if (grow((void **)&node->items, &c1, node->len, sizeof *node->items) ||
-                grow((void **)&node->keys, &c2, node->len, sizeof *node->keys) ||
-                grow((void **)&node->key_lens, &c3, node->len, sizeof *node->key_lens)) {
+            if (eg_grow((void **)&node->items, &c1, node->len, sizeof *node->items) ||
+                eg_grow((void **)&node->keys, &c2, node->len, sizeof *node->keys) ||
+                eg_grow((void **)&node->key_lens, &c3, node->len, sizeof *node->key_lens)) {
                 eg_free(key);
                 json_free(child);
                 return NOMEM(ps);
