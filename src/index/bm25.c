@@ -428,11 +428,13 @@ static int post_cmp(const void *a, const void *b)
     return x->chunk < y->chunk ? -1 : x->chunk > y->chunk;
 }
 
-/* The postings of chunks[0..n) (total in all), sorted by term then chunk;
- * NULL when out of memory. */
-static post_in_t *posts_gather(const bm25_chunk_t *chunks, size_t n, size_t total)
+/* The postings of chunks[0..n) (*total of them), sorted by term then
+ * chunk; NULL when out of memory. */
+static post_in_t *posts_gather(const bm25_chunk_t *chunks, size_t n, size_t *total)
 {
-    post_in_t *posts = eg_malloc(EG_MAX(total, 1) * sizeof *posts);
+    *total = 0;
+    for (size_t i = 0; i < n; i++) *total += chunks[i].terms->n;
+    post_in_t *posts = eg_malloc(EG_MAX(*total, 1) * sizeof *posts);
     if (!posts) return NULL;
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
@@ -440,7 +442,7 @@ static post_in_t *posts_gather(const bm25_chunk_t *chunks, size_t n, size_t tota
         for (size_t j = 0; j < t->n; j++)
             posts[k++] = post_make(t->text.data + t->v[j].off, t->v[j].len, t->v[j].tf, (uint32_t)i);
     }
-    if (n > 1) qsort(posts, total, sizeof *posts, post_cmp);
+    if (n > 1) qsort(posts, *total, sizeof *posts, post_cmp);
     return posts;
 }
 
@@ -452,6 +454,32 @@ static size_t term_run_end(const post_in_t *posts, size_t i, size_t total)
            memcmp(posts[j].term, posts[i].term, posts[i].len) == 0)
         j++;
     return j;
+}
+
+/* What a batch does to one term's postings posts[0..n) (one term,
+ * increasing chunks), its blocks and its df. */
+typedef int (*term_fn)(MDB_txn *txn, store_t *st, MDB_cursor *cur, uint64_t ws, uint64_t coll,
+                       const bm25_chunk_t *chunks, const post_in_t *posts, size_t n, block_t *b);
+
+/* Runs fn on each term of chunks[0..n), in term order. */
+static int for_each_term(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll,
+                         const bm25_chunk_t *chunks, size_t n, term_fn fn)
+{
+    size_t total;
+    post_in_t *posts = posts_gather(chunks, n, &total);
+    block_t *b = eg_malloc(sizeof *b);
+    MDB_cursor *cur = NULL;
+    int rc = posts && b ? 0 : ENGRAM_ENOMEM;
+    if (!rc) rc = store_status(mdb_cursor_open(txn, store_dbi(st, DB_BM25_POSTINGS), &cur));
+    for (size_t i = 0; !rc && i < total;) {
+        size_t j = term_run_end(posts, i, total);
+        rc = fn(txn, st, cur, ws, coll, chunks, posts + i, j - i, b);
+        i = j;
+    }
+    if (cur) mdb_cursor_close(cur);
+    eg_free(b);
+    eg_free(posts);
+    return rc;
 }
 
 /* Appends the postings posts[0..n) (one term, increasing chunks) to the
@@ -512,7 +540,6 @@ int bm25_add_batch(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll, const 
 {
     if (!txn || !st || (!chunks && n) || n > UINT32_MAX) return ENGRAM_EINVAL;
     if (n == 0) return 0;
-    size_t total = 0;
     uint64_t sum_len = 0;
     MDB_dbi dl = store_dbi(st, DB_BM25_DOCLEN);
     for (size_t i = 0; i < n; i++) {
@@ -524,35 +551,20 @@ int bm25_add_batch(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll, const 
         int rc = doclen_get(txn, dl, ws, coll, chunks[i].chunk_id, &old, &found);
         if (rc) return rc;
         if (found) return ENGRAM_EEXIST;
-        total += chunks[i].terms->n;
         sum_len += chunks[i].terms->ntok;
     }
-    post_in_t *posts = posts_gather(chunks, n, total);
-    block_t *b = eg_malloc(sizeof *b);
-    MDB_cursor *cur = NULL;
-    int rc = posts && b ? 0 : ENGRAM_ENOMEM;
-    if (rc) goto out;
-    if ((rc = store_status(mdb_cursor_open(txn, store_dbi(st, DB_BM25_POSTINGS), &cur)))) goto out;
-    for (size_t i = 0; i < total;) {
-        size_t j = term_run_end(posts, i, total);
-        if ((rc = term_append(txn, st, cur, ws, coll, chunks, posts + i, j - i, b))) goto out;
-        i = j;
-    }
-    for (size_t i = 0; i < n; i++) {
+    int rc = for_each_term(txn, st, ws, coll, chunks, n, term_append);
+    for (size_t i = 0; !rc && i < n; i++) {
         key_t_ kc;
         unsigned char lb[4];
         key_chunk(&kc, ws, coll, chunks[i].chunk_id);
         be32_put(lb, chunks[i].terms->ntok);
         MDB_val kv = kval(&kc), v = {4, lb};
-        if ((rc = store_status(mdb_put(txn, dl, &kv, &v, 0)))) goto out;
+        rc = store_status(mdb_put(txn, dl, &kv, &v, 0));
     }
     uint64_t nc, len;
-    if ((rc = bm25_stats(txn, st, ws, coll, &nc, &len))) goto out;
-    rc = stats_put(txn, st, ws, coll, nc + n, len + sum_len);
-out:
-    if (cur) mdb_cursor_close(cur);
-    eg_free(b);
-    eg_free(posts);
+    if (!rc) rc = bm25_stats(txn, st, ws, coll, &nc, &len);
+    if (!rc) rc = stats_put(txn, st, ws, coll, nc + n, len + sum_len);
     return rc;
 }
 
@@ -573,9 +585,9 @@ int bm25_add(MDB_txn *txn, store_t *st, tokenizer_t *tok, uint64_t ws, uint64_t 
 /* Removes the chunks of posts[0..n) (one term, increasing chunks) from the
  * term's blocks: each block holding some of them is rewritten (or deleted
  * when emptied) once. *removed gets how many postings went. */
-static int term_remove(MDB_txn *txn, store_t *st, MDB_cursor *cur, uint64_t ws, uint64_t coll,
-                       const bm25_chunk_t *chunks, const post_in_t *posts, size_t n, block_t *b,
-                       uint64_t *removed)
+static int term_remove_blocks(MDB_txn *txn, store_t *st, MDB_cursor *cur, uint64_t ws,
+                              uint64_t coll, const bm25_chunk_t *chunks, const post_in_t *posts,
+                              size_t n, block_t *b, uint64_t *removed)
 {
     const char *term = posts[0].term;
     size_t tlen = posts[0].len;
@@ -622,63 +634,50 @@ static int term_remove(MDB_txn *txn, store_t *st, MDB_cursor *cur, uint64_t ws, 
     return 0;
 }
 
+/* term_fn of a removal: the postings, then the df by as many as went. */
+static int term_remove(MDB_txn *txn, store_t *st, MDB_cursor *cur, uint64_t ws, uint64_t coll,
+                       const bm25_chunk_t *chunks, const post_in_t *posts, size_t n, block_t *b)
+{
+    key_t_ tk;
+    uint64_t df, removed;
+    int found;
+    key_term(&tk, ws, coll, posts[0].term, posts[0].len);
+    int rc = term_df_get(txn, st, &tk, &df, &found);
+    if (rc || !found) return rc;
+    rc = term_remove_blocks(txn, st, cur, ws, coll, chunks, posts, n, b, &removed);
+    if (!rc && removed) rc = term_df_put(txn, st, &tk, df > removed ? df - removed : 0);
+    return rc;
+}
+
 int bm25_remove_batch(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll,
                       const bm25_chunk_t *chunks, size_t n)
 {
     if (!txn || !st || (!chunks && n) || n > UINT32_MAX) return ENGRAM_EINVAL;
     if (n == 0) return 0;
-    size_t total = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         if (!chunks[i].terms || (i > 0 && chunks[i].chunk_id <= chunks[i - 1].chunk_id))
             return ENGRAM_EINVAL;
-        total += chunks[i].terms->n;
-    }
-    post_in_t *posts = posts_gather(chunks, n, total);
-    block_t *b = eg_malloc(sizeof *b);
-    MDB_cursor *cur = NULL;
-    int rc = posts && b ? 0 : ENGRAM_ENOMEM;
-    if (rc) goto out;
-    if ((rc = store_status(mdb_cursor_open(txn, store_dbi(st, DB_BM25_POSTINGS), &cur)))) goto out;
-    for (size_t i = 0; i < total;) {
-        size_t j = term_run_end(posts, i, total);
-        key_t_ tk;
-        uint64_t df, removed;
-        int found;
-        key_term(&tk, ws, coll, posts[i].term, posts[i].len);
-        if ((rc = term_df_get(txn, st, &tk, &df, &found))) goto out;
-        if (found) {
-            if ((rc = term_remove(txn, st, cur, ws, coll, chunks, posts + i, j - i, b, &removed)))
-                goto out;
-            if (removed && (rc = term_df_put(txn, st, &tk, df > removed ? df - removed : 0)))
-                goto out;
-        }
-        i = j;
-    }
+    int rc = for_each_term(txn, st, ws, coll, chunks, n, term_remove);
+    if (rc) return rc;
     MDB_dbi dl = store_dbi(st, DB_BM25_DOCLEN);
     uint64_t gone = 0, gone_len = 0;
     for (size_t i = 0; i < n; i++) {
         uint32_t dlen;
         int had;
-        if ((rc = doclen_get(txn, dl, ws, coll, chunks[i].chunk_id, &dlen, &had))) goto out;
+        if ((rc = doclen_get(txn, dl, ws, coll, chunks[i].chunk_id, &dlen, &had))) return rc;
         if (!had) continue;
         key_t_ kc;
         key_chunk(&kc, ws, coll, chunks[i].chunk_id);
         MDB_val kv = kval(&kc);
-        if ((rc = store_status(mdb_del(txn, dl, &kv, NULL)))) goto out;
+        if ((rc = store_status(mdb_del(txn, dl, &kv, NULL)))) return rc;
         gone++;
         gone_len += dlen;
     }
-    if (gone) {
-        uint64_t nc, len;
-        if ((rc = bm25_stats(txn, st, ws, coll, &nc, &len))) goto out;
-        if (nc < gone || len < gone_len) { rc = ENGRAM_ECORRUPT; goto out; }
-        rc = stats_put(txn, st, ws, coll, nc - gone, len - gone_len);
-    }
-out:
-    if (cur) mdb_cursor_close(cur);
-    eg_free(b);
-    eg_free(posts);
-    return rc;
+    if (!gone) return 0;
+    uint64_t nc, len;
+    if ((rc = bm25_stats(txn, st, ws, coll, &nc, &len))) return rc;
+    if (nc < gone || len < gone_len) return ENGRAM_ECORRUPT;
+    return stats_put(txn, st, ws, coll, nc - gone, len - gone_len);
 }
 
 int bm25_remove(MDB_txn *txn, store_t *st, tokenizer_t *tok, uint64_t ws, uint64_t coll,
