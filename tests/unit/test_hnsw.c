@@ -329,6 +329,32 @@ TEST(cache_shared_across_dimensions)
     free(dir);
 }
 
+/* After deletes: recall@10 over the survivors of at least 0.95 with no
+ * deleted id (measure_recall), a search near q returns only live ids,
+ * live nodes counted, and the index verifies. */
+static void check_survivors(store_t *st, uint64_t ws, uint64_t coll, const float *q,
+                            const unsigned char *deleted, uint64_t live)
+{
+    int bad;
+    double r = measure_recall(st, ws, coll, 100, DIM, NULL, deleted, &bad);
+    if (r < 0.95 || bad || getenv("HNSW_TEST_VERBOSE"))
+        fprintf(stderr, "  seed %llu: recall %.4f bad %d\n", test_seed(), r, bad);
+    CHECK(r >= 0.95);
+    CHECK(!bad);
+    MDB_txn *txn;
+    hnsw_hit_t h[10];
+    size_t nh;
+    uint64_t cnt;
+    if (store_read_begin(st, &txn) != 0) { CHECK(0); return; }
+    CHECK_EQ_INT(hnsw_search(txn, st, ws, coll, q, 10, 0, NULL, NULL, h, &nh), 0);
+    CHECK_EQ_INT(nh, 10);
+    for (size_t i = 0; i < nh; i++) CHECK(!deleted[h[i].id]);
+    CHECK_EQ_INT(hnsw_count(txn, st, ws, coll, &cnt), 0);
+    store_read_end(st, txn);
+    CHECK_EQ_INT(cnt, live);
+    CHECK_EQ_INT(verify_clean(st, ws, coll), 0);
+}
+
 TEST(delete_twenty_percent)
 {
     unsigned long long seed = test_seed();
@@ -356,25 +382,12 @@ TEST(delete_twenty_percent)
     REQUIRE(store_write(st, op_cb, &o) == 0);
     op_t again = {.kind = 3, .ws = 2, .coll = 2, .st = st, .ids = del, .n = 1};
     CHECK_EQ_INT(store_write(st, op_cb, &again), ENGRAM_ENOTFOUND);
-    int bad;
-    double r = measure_recall(st, 2, 2, 100, DIM, NULL, deleted, &bad);
-    if (r < 0.95 || bad || getenv("HNSW_TEST_VERBOSE")) fprintf(stderr, "  seed %llu: recall %.4f bad %d\n", seed, r, bad);
-    CHECK(r >= 0.95);
-    CHECK(!bad);
     /* A deleted vector's own query does not return it. */
-    MDB_txn *txn;
-    hnsw_hit_t h[5];
-    size_t nh;
-    uint64_t cnt;
-    REQUIRE(store_read_begin(st, &txn) == 0);
-    CHECK_EQ_INT(hnsw_search(txn, st, 2, 2, v + del[0] * DIM, 5, 0, NULL, NULL, h, &nh), 0);
-    CHECK_EQ_INT(nh, 5);
-    for (size_t i = 0; i < nh; i++) CHECK(!deleted[h[i].id]);
-    CHECK_EQ_INT(hnsw_count(txn, st, 2, 2, &cnt), 0);
-    store_read_end(st, txn);
-    CHECK_EQ_INT(cnt, n - nd);
-    CHECK_EQ_INT(verify_clean(st, 2, 2), 0);
+    check_survivors(st, 2, 2, v + del[0] * DIM, deleted, n - nd);
     /* A deleted id can come back as a new node. */
+    MDB_txn *txn;
+    hnsw_hit_t h[1];
+    size_t nh;
     REQUIRE(insert_all(st, 2, 2, v + del[0] * DIM, 1, DIM, del[0]) == 0);
     REQUIRE(store_read_begin(st, &txn) == 0);
     CHECK_EQ_INT(hnsw_search(txn, st, 2, 2, v + del[0] * DIM, 1, 0, NULL, NULL, h, &nh), 0);
@@ -424,20 +437,8 @@ TEST(delete_batch_cluster_and_most)
     op_t o = {.kind = 6, .ws = 3, .coll = 3, .st = st, .ids = del, .n = nd};
     REQUIRE(store_write(st, op_cb, &o) == 0);
     CHECK_EQ_INT(o.deleted, nd);
-    int bad;
-    double r = measure_recall(st, 3, 3, 100, DIM, NULL, deleted, &bad);
-    if (r < 0.95 || bad || getenv("HNSW_TEST_VERBOSE")) fprintf(stderr, "  seed %llu: recall %.4f bad %d\n", seed, r, bad);
-    CHECK(r >= 0.95);
-    CHECK(!bad);
-    REQUIRE(store_read_begin(st, &txn) == 0);
-    CHECK_EQ_INT(hnsw_search(txn, st, 3, 3, v, 10, 0, NULL, NULL, h, &nh), 0);
-    CHECK_EQ_INT(nh, 10);
-    for (size_t i = 0; i < nh; i++) CHECK(!deleted[h[i].id]);
-    uint64_t cnt;
-    CHECK_EQ_INT(hnsw_count(txn, st, 3, 3, &cnt), 0);
-    store_read_end(st, txn);
-    CHECK_EQ_INT(cnt, n - nd);
-    CHECK_EQ_INT(verify_clean(st, 3, 3), 0);
+    check_survivors(st, 3, 3, v, deleted, n - nd);
+    uint64_t cnt = n - nd;
     /* Again: nothing left to delete, nothing changes. */
     op_t again = {.kind = 6, .ws = 3, .coll = 3, .st = st, .ids = del, .n = nd};
     REQUIRE(store_write(st, op_cb, &again) == 0);
