@@ -559,7 +559,7 @@ int hnsw_delete_batch(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll, con
     hnsw_view_t v;
     int rc = hv_open(&v, txn, st, ws, coll, 1);
     if (rc != 0) return rc;
-    uint32_t one, *slots = n == 1 ? &one : eg_malloc(n * sizeof *slots);
+    uint32_t *slots = eg_malloc(n * sizeof *slots);
     size_t k = 0;
     if (!slots) { rc = ENGRAM_ENOMEM; goto fail; }
     /* All marked first: a node of the batch is never repaired only to be
@@ -575,7 +575,7 @@ int hnsw_delete_batch(MDB_txn *txn, store_t *st, uint64_t ws, uint64_t coll, con
     if (!rc) rc = hv_flush(&v);
     if (!rc && deleted) *deleted = k;
 fail:
-    if (slots != &one) eg_free(slots);
+    eg_free(slots);
     hv_close(&v);
     return rc;
 }
